@@ -1,0 +1,159 @@
+"""Canonical msgpack: the only bytes we hash, sign, store or send.
+
+A value is one of: ``None``, ``bool``, ``int`` (-2**63 .. 2**64-1), ``bytes``, ``str``,
+``list`` (tuples encode as lists), or ``dict`` with ``str`` keys. No floats: money is integer
+minor units. The encoding is unique: maps in sorted key order (by code point, which is
+UTF-8 byte order), the shortest form of every integer and length, no extension types.
+
+`decode` is strict: it accepts only bytes that `encode` would produce for the value they
+decode to, so two nodes that accept the same bytes agree on the value and vice versa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import msgpack
+
+from ledger.errors import DecodeError, EncodeError, TooLarge
+
+Value: TypeAlias = (
+    bool | int | bytes | str | list["Value"] | tuple["Value", ...] | dict[str, "Value"] | None
+)
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodecLimits:
+    """Bounds on what `decode` accepts. Every field is a hard limit, not a hint."""
+
+    frame_size_bytes_max: int = 4 * 1024 * 1024  # one block of transactions fits
+    string_length_bytes_max: int = 1024 * 1024  # text or bytes: an attached file hash, not a file
+    container_length_max: int = 100_000  # entries in one list or map
+    depth_max: int = 32  # nesting of lists and maps; documents are shallow
+
+    def __post_init__(self) -> None:
+        for name in (
+            "frame_size_bytes_max",
+            "string_length_bytes_max",
+            "container_length_max",
+            "depth_max",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CodecLimits.{name} must be >= 1")
+
+
+DEFAULT_LIMITS = CodecLimits()
+
+
+def encode(value: Value) -> bytes:
+    """The canonical encoding of `value`. Raises EncodeError for anything outside the model."""
+    packed: bytes = _PACKER.pack(_canonical(value, depth=0))
+    return packed
+
+
+def decode(data: bytes, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
+    """The value whose canonical encoding is exactly `data`, or DecodeError saying why not."""
+    if len(data) > limits.frame_size_bytes_max:
+        raise TooLarge(f"frame of {len(data)} bytes exceeds {limits.frame_size_bytes_max}")
+    try:
+        value: Value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            object_pairs_hook=_strict_map,
+            ext_hook=_refuse_ext,
+            timestamp=0,
+            max_str_len=limits.string_length_bytes_max,
+            max_bin_len=limits.string_length_bytes_max,
+            max_array_len=limits.container_length_max,
+            max_map_len=limits.container_length_max,
+            max_ext_len=64,  # any ext is refused by _refuse_ext; this only bounds the read
+        )
+    except msgpack.ExtraData as exc:
+        raise DecodeError(f"trailing bytes after the value ({len(exc.extra)} bytes)") from None
+    except DecodeError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"text is not valid UTF-8: {exc.reason}") from None
+    except ValueError as exc:  # msgpack reports limits and truncation as ValueError
+        message = str(exc)
+        if "exceeds max" in message:
+            raise TooLarge(f"length limit exceeded: {message}") from None
+        raise DecodeError(f"malformed msgpack: {message or type(exc).__name__}") from None
+    except (msgpack.UnpackException, TypeError) as exc:
+        raise DecodeError(f"malformed msgpack: {exc or type(exc).__name__}") from None
+    _check_shape(value, depth=0, limits=limits)
+    if _PACKER.pack(value) != data:
+        raise DecodeError("non-canonical encoding (an integer or length not in its shortest form)")
+    return value
+
+
+# --- internals -----------------------------------------------------------------------------
+
+_PACKER = msgpack.Packer(use_bin_type=True, strict_types=True, autoreset=True)
+_DEPTH_ENCODE_MAX = 64
+
+
+def _canonical(value: Value, depth: int) -> Value:
+    """A copy of `value` in which every map is in sorted key order and tuples are lists."""
+    if depth > _DEPTH_ENCODE_MAX:
+        raise EncodeError(f"value nested deeper than {_DEPTH_ENCODE_MAX}")
+    if value is None or type(value) in (bool, bytes, str):
+        return value
+    if type(value) is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer {value} outside [-2**63, 2**64-1]")
+        return value
+    if type(value) in (list, tuple):
+        assert isinstance(value, list | tuple)
+        return [_canonical(item, depth + 1) for item in value]
+    if type(value) is dict:
+        assert isinstance(value, dict)
+        for key in value:
+            if type(key) is not str:
+                raise EncodeError(f"map key {key!r} is not text")
+        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
+    raise EncodeError(f"{type(value).__name__} has no canonical encoding (no floats, no objects)")
+
+
+def _strict_map(pairs: list[tuple[object, object]]) -> dict[object, object]:
+    result: dict[object, object] = {}
+    previous: str | None = None
+    for key, item in pairs:
+        if type(key) is not str:
+            raise DecodeError(f"map key {key!r} is not text")
+        if previous is not None:
+            if key == previous:
+                raise DecodeError(f"duplicate map key {key!r}")
+            if key < previous:
+                raise DecodeError(f"map keys out of order: {key!r} after {previous!r}")
+        result[key] = item
+        previous = key
+    return result
+
+
+def _refuse_ext(code: int, data: bytes) -> object:
+    raise DecodeError(f"extension type {code} is not allowed")
+
+
+def _check_shape(value: object, depth: int, limits: CodecLimits) -> None:
+    if depth > limits.depth_max:
+        raise TooLarge(f"nesting deeper than {limits.depth_max}")
+    kind = type(value)
+    if kind is float:
+        raise DecodeError("floats are not allowed (use integer minor units)")
+    if kind is list:
+        assert isinstance(value, list)
+        for item in value:
+            _check_shape(item, depth + 1, limits)
+    elif kind is dict:
+        assert isinstance(value, dict)
+        for item in value.values():
+            _check_shape(item, depth + 1, limits)
+    elif value is not None and kind not in (bool, int, bytes, str):
+        raise DecodeError(f"{kind.__name__} is not allowed")
