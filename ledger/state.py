@@ -72,7 +72,7 @@ class Overlay:
 
 def next_state_root(previous_root: bytes, writes: Writes) -> bytes:
     assert len(previous_root) == crypto.HASH_SIZE_BYTES
-    ordered = [[key, writes[key]] for key in sorted(writes)]
+    ordered: list[Value] = [[key, writes[key]] for key in sorted(writes)]
     return crypto.tagged_hash(Domain.STATE, previous_root + encode(ordered))
 
 

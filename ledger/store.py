@@ -1,0 +1,392 @@
+"""The LedgerStore: the only code that touches LevelDB.
+
+One database per node. Every decided block is persisted in ONE synced write batch holding
+the block, its commit, its result codes, its state changes, the new state values, the
+transaction index, the new Merkle log nodes and the head record. After a crash the store is
+at height h or h+1, never between. On open it checks that the head it records agrees with
+the block, the commit, the Merkle log and the state root stored under it, and refuses to
+start (StoreCorrupted) when they do not.
+
+Key layout (all heights and indexes are 8-byte big-endian, so keys sort by height):
+
+    meta/genesis          canonical genesis value
+    meta/head             {height, header_hash, log_size, log_root, state_root}
+    b/<height>            encoded Block
+    c/<height>            encoded Commit that decided the block at <height>
+    r/<height>            result codes of the block's transactions, in order
+    w/<height>            the block's state changes [[key, value|nil], ...] (for audit/replay)
+    v/<height>            ValidatorSet in force from <height> (written when it changes)
+    t/<tx id>             [height, index in block, index in log]
+    m/<level><index>      Merkle log node (1-byte level, 8-byte index)
+    s/<state key>         state value
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from ledger import merkle
+from ledger.codec import Value, decode, encode
+from ledger.errors import DecodeError, StoreCorrupted, StoreError, ValidationError
+from ledger.fields import Fields
+from ledger.state import GENESIS_STATE_ROOT, Writes, next_state_root
+from ledger.types import Block, Commit, Genesis, Transaction, Validator, ValidatorSet
+
+_GENESIS_KEY = b"meta/genesis"
+_HEAD_KEY = b"meta/head"
+
+
+def _height_key(prefix: bytes, height: int) -> bytes:
+    return prefix + height.to_bytes(8, "big")
+
+
+def _node_key(level: int, index: int) -> bytes:
+    return b"m/" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
+
+
+def _state_key(key: str) -> bytes:
+    return b"s/" + key.encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Head:
+    """What the store says it holds: the last persisted block and the roots after it."""
+
+    height: int
+    header_hash: bytes
+    log_size: int
+    log_root: bytes
+    state_root: bytes
+
+    def to_value(self) -> dict[str, Value]:
+        return {
+            "header_hash": self.header_hash,
+            "height": self.height,
+            "log_root": self.log_root,
+            "log_size": self.log_size,
+            "state_root": self.state_root,
+        }
+
+    @classmethod
+    def from_value(cls, value: Value) -> Head:
+        r = Fields(value, "head")
+        head = cls(
+            header_hash=r.binary("header_hash", size=32),
+            height=r.integer("height"),
+            log_root=r.binary("log_root", size=32),
+            log_size=r.integer("log_size"),
+            state_root=r.binary("state_root", size=32),
+        )
+        r.finish()
+        return head
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutedBlock:
+    """A decided block with everything that executing it produced, ready to persist."""
+
+    block: Block
+    commit: Commit
+    codes: tuple[str, ...]
+    writes: Writes
+    next_validators: ValidatorSet | None = None  # set only when the block changes the set
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransactionLocation:
+    height: int
+    index: int  # position in its block
+    log_index: int  # position in the Merkle log of all transactions
+
+
+class LedgerStore:
+    """A node's data directory. Open with `LedgerStore.open(path, genesis)`."""
+
+    def __init__(self, db: Any, genesis: Genesis, head: Head) -> None:
+        self._db = db
+        self.genesis = genesis
+        self._head = head
+        self._log = merkle.MerkleLog(self, head.log_size)
+        self._validators_cache: dict[int, ValidatorSet] = {}
+
+    # --- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], genesis: Genesis | None = None) -> LedgerStore:
+        """Open (creating with `genesis` if empty) and check integrity; StoreCorrupted if bad.
+
+        An existing store must have been created with the same genesis (if one is given).
+        """
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            db = plyvel.DB(os.fspath(path), create_if_missing=True, paranoid_checks=True)
+        except plyvel.CorruptionError as exc:
+            raise StoreCorrupted(f"{path}: LevelDB reports corruption: {exc}") from None
+        except plyvel.IOError as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from None
+        try:
+            return cls._open_db(db, path, genesis)
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
+    def _open_db(
+        cls, db: Any, path: str | os.PathLike[str], genesis: Genesis | None
+    ) -> LedgerStore:
+        stored_genesis = _get(db, _GENESIS_KEY)
+        if stored_genesis is None:
+            if genesis is None:
+                raise StoreError(f"{path}: empty store and no genesis to create it with")
+            if any(True for _ in db.iterator(include_value=False)):
+                raise StoreCorrupted(f"{path}: data present but no genesis record")
+            head = Head(
+                height=0,
+                header_hash=genesis.hash(),
+                log_size=0,
+                log_root=merkle.EMPTY_ROOT,
+                state_root=GENESIS_STATE_ROOT,
+            )
+            with db.write_batch(transaction=True, sync=True) as batch:
+                batch.put(_GENESIS_KEY, encode(genesis.to_value()))
+                batch.put(_HEAD_KEY, encode(head.to_value()))
+            return cls(db, genesis, head)
+        try:
+            loaded = Genesis.from_value(decode(stored_genesis))
+        except (DecodeError, ValidationError) as exc:
+            raise StoreCorrupted(f"{path}: stored genesis unreadable: {exc}") from None
+        if genesis is not None and genesis.hash() != loaded.hash():
+            raise StoreError(
+                f"{path}: holds chain {loaded.chain_id!r} with genesis {loaded.hash().hex()[:16]}, "
+                f"not the given genesis {genesis.hash().hex()[:16]} ({genesis.chain_id!r})"
+            )
+        store = cls(db, loaded, _load_head(db, path))
+        store.check_integrity()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    @property
+    def log(self) -> merkle.MerkleLog:
+        return self._log
+
+    def get(self, key: str) -> Value | None:
+        """StateView: the committed value at `key`."""
+        data = self._read(_state_key(key))
+        return None if data is None else decode(data)
+
+    def state_items(self, prefix: str) -> Iterator[tuple[str, Value]]:
+        """Committed state entries whose key starts with `prefix`, in key order."""
+        for key, data in self._db.iterator(prefix=_state_key(prefix)):
+            yield key[2:].decode("utf-8"), decode(data)
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        """merkle.NodeReader: a stored complete-subtree node of the transaction log."""
+        return self._read(_node_key(level, index))
+
+    def block(self, height: int) -> Block | None:
+        data = self._read(_height_key(b"b/", height))
+        return None if data is None else Block.decode(data)
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self._read(_height_key(b"b/", height))
+
+    def commit(self, height: int) -> Commit | None:
+        data = self._read(_height_key(b"c/", height))
+        return None if data is None else Commit.from_value(decode(data))
+
+    def result_codes(self, height: int) -> tuple[str, ...] | None:
+        data = self._read(_height_key(b"r/", height))
+        if data is None:
+            return None
+        codes = decode(data)
+        assert isinstance(codes, list)
+        return tuple(str(code) for code in codes)
+
+    def block_writes(self, height: int) -> list[tuple[str, Value | None]] | None:
+        data = self._read(_height_key(b"w/", height))
+        if data is None:
+            return None
+        pairs = decode(data)
+        assert isinstance(pairs, list)
+        result: list[tuple[str, Value | None]] = []
+        for pair in pairs:
+            assert isinstance(pair, list)
+            assert isinstance(pair[0], str)
+            result.append((pair[0], pair[1]))
+        return result
+
+    def transaction_location(self, tx_id: bytes) -> TransactionLocation | None:
+        data = self._read(b"t/" + tx_id)
+        if data is None:
+            return None
+        height, index, log_index = _int_list(decode(data), 3)
+        return TransactionLocation(height=height, index=index, log_index=log_index)
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The validator set that signs the commit of the block at `height`."""
+        for key, data in self._db.iterator(
+            start=b"v/", stop=_height_key(b"v/", height + 1), reverse=True
+        ):
+            del key
+            value = decode(data)
+            assert isinstance(value, list)
+            return ValidatorSet.of(
+                [Validator.from_value(item, f"validators[{i}]") for i, item in enumerate(value)]
+            )
+        return self.genesis.validators
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def preview_log(self, transactions: Sequence[bytes]) -> tuple[int, bytes, bytes]:
+        """(log size, log root, tx root) the log would have after appending `transactions`."""
+        leaves = [merkle.leaf_hash(tx) for tx in transactions]
+        preview = merkle.MerkleLog(self, self._head.log_size)
+        preview.append(leaves)
+        return preview.size, preview.root(), merkle.root(leaves)
+
+    def persist_block(self, executed: ExecutedBlock) -> None:
+        """Persist one decided, executed block in one synced, atomic write batch."""
+        block, commit = executed.block, executed.commit
+        header = block.header
+        height = header.height
+        assert height == self._head.height + 1, (height, self._head.height)
+        assert header.previous_hash == self._head.header_hash
+        assert commit.height == height
+        assert commit.block_hash == header.hash()
+        assert len(executed.codes) == len(block.transactions)
+
+        leaves = [merkle.leaf_hash(tx) for tx in block.transactions]
+        new_nodes = self._log.append(leaves)
+        log_root = self._log.root()
+        state_root = next_state_root(self._head.state_root, executed.writes)
+        assert (header.log_size, header.log_root) == (self._log.size, log_root)
+        assert header.state_root == state_root
+        head = Head(
+            height=height,
+            header_hash=header.hash(),
+            log_size=self._log.size,
+            log_root=log_root,
+            state_root=state_root,
+        )
+        with self._db.write_batch(transaction=True, sync=True) as batch:
+            batch.put(_height_key(b"b/", height), block.encode())
+            batch.put(_height_key(b"c/", height), encode(commit.to_value()))
+            batch.put(_height_key(b"r/", height), encode(list(executed.codes)))
+            ordered = sorted(executed.writes.items())
+            batch.put(_height_key(b"w/", height), encode([[k, v] for k, v in ordered]))
+            if executed.next_validators is not None:
+                batch.put(
+                    _height_key(b"v/", height + 1), encode(executed.next_validators.to_value())
+                )
+            first_log_index = self._head.log_size
+            for index, tx in enumerate(block.transactions):
+                tx_id = Transaction.decode(tx).id
+                batch.put(b"t/" + tx_id, encode([height, index, first_log_index + index]))
+            for (level, index), digest in new_nodes.items():
+                batch.put(_node_key(level, index), digest)
+            for key, value in ordered:
+                if value is None:
+                    batch.delete(_state_key(key))
+                else:
+                    batch.put(_state_key(key), encode(value))
+            batch.put(_HEAD_KEY, encode(head.to_value()))
+        self._log.mark_persisted()
+        self._head = head
+
+    # --- integrity --------------------------------------------------------------------------
+
+    def check_integrity(self) -> None:
+        """Refuse (StoreCorrupted) unless the head agrees with what is stored under it."""
+        head = self._head
+        if head.height == 0:
+            if head.log_size != 0 or head.header_hash != self.genesis.hash():
+                raise StoreCorrupted("head at height 0 does not match the genesis")
+            return
+        where = f"height {head.height}"
+        try:
+            block = self.block(head.height)
+            commit = self.commit(head.height)
+        except (DecodeError, ValidationError) as exc:
+            raise StoreCorrupted(f"{where}: head block or commit unreadable: {exc}") from None
+        if block is None or commit is None:
+            raise StoreCorrupted(f"{where}: the head names a block or commit that is missing")
+        if block.header.hash() != head.header_hash:
+            raise StoreCorrupted(
+                f"{where}: header hash expected {head.header_hash.hex()}, "
+                f"found {block.header.hash().hex()}"
+            )
+        if commit.block_hash != head.header_hash:
+            raise StoreCorrupted(f"{where}: the commit is for another block")
+        if self.block_bytes(head.height + 1) is not None:
+            raise StoreCorrupted(f"height {head.height + 1}: block present beyond the head")
+        header = block.header
+        if (header.log_size, header.log_root, header.state_root) != (
+            head.log_size,
+            head.log_root,
+            head.state_root,
+        ):
+            raise StoreCorrupted(f"{where}: header roots differ from the head record")
+        try:
+            log_root = self._log.root()
+        except (merkle.MerkleError, AssertionError) as exc:
+            raise StoreCorrupted(f"{where}: Merkle log nodes missing: {exc}") from None
+        if log_root != head.log_root:
+            raise StoreCorrupted(
+                f"{where}: log root expected {head.log_root.hex()}, found {log_root.hex()}"
+            )
+
+    def _read(self, key: bytes) -> bytes | None:
+        try:
+            data: bytes | None = self._db.get(key, verify_checksums=True)
+        except plyvel.CorruptionError as exc:
+            raise StoreCorrupted(f"LevelDB corruption reading {key[:12]!r}: {exc}") from None
+        return data
+
+
+def _get(db: Any, key: bytes) -> bytes | None:
+    try:
+        data: bytes | None = db.get(key, verify_checksums=True)
+    except plyvel.CorruptionError as exc:
+        raise StoreCorrupted(f"LevelDB corruption reading {key!r}: {exc}") from None
+    return data
+
+
+def _load_head(db: Any, path: str | os.PathLike[str]) -> Head:
+    data = _get(db, _HEAD_KEY)
+    if data is None:
+        raise StoreCorrupted(f"{path}: genesis present but no head record")
+    try:
+        return Head.from_value(decode(data))
+    except (DecodeError, ValidationError) as exc:
+        raise StoreCorrupted(f"{path}: head record unreadable: {exc}") from None
+
+
+def _int_list(value: Value, length: int) -> list[int]:
+    assert isinstance(value, list)
+    assert len(value) == length
+    assert all(type(item) is int for item in value)
+    return [int(item) for item in value if isinstance(item, int)]

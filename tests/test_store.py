@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from ledger import merkle
+from ledger.errors import StoreCorrupted, StoreError
+from ledger.store import LedgerStore
+from tests.chain import ChainBuilder
+
+
+def build(path: Path, blocks: int = 5, per_block: int = 3) -> ChainBuilder:
+    chain = ChainBuilder()
+    with LedgerStore.open(path, chain.genesis) as store:
+        for height in range(1, blocks + 1):
+            txs = [chain.transaction(n=height * 10 + i) for i in range(per_block)]
+            executed = chain.next_block(txs, {f"k/{height}": height, "k/1": None})
+            store.persist_block(executed)
+    return chain
+
+
+def test_blocks_state_and_log_survive_reopen(tmp_path: Path) -> None:
+    chain = build(tmp_path / "db")
+    with LedgerStore.open(tmp_path / "db") as store:
+        assert store.height == 5
+        assert store.head.header_hash == chain.previous_hash
+        assert store.get("k/5") == 5
+        assert store.get("k/1") is None  # deleted by a later block
+        assert [key for key, _ in store.state_items("k/")] == ["k/2", "k/3", "k/4", "k/5"]
+        assert store.log.size == 15
+        assert store.log.root() == chain.log.root()
+        block = store.block(3)
+        assert block is not None
+        commit = store.commit(3)
+        assert commit is not None
+        commit.verify(chain.chain_id, store.validators_at(3))
+        assert store.result_codes(3) == ("ok", "ok", "ok")
+
+
+def test_inclusion_proof_of_a_stored_transaction_verifies(tmp_path: Path) -> None:
+    build(tmp_path / "db")
+    with LedgerStore.open(tmp_path / "db") as store:
+        block = store.block(4)
+        assert block is not None
+        from ledger.types import Transaction
+
+        tx = Transaction.decode(block.transactions[1])
+        location = store.transaction_location(tx.id)
+        assert location is not None
+        assert (location.height, location.index, location.log_index) == (4, 1, 10)
+        proof = store.log.inclusion_proof(location.log_index, block.header.log_size)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(block.transactions[1]),
+            location.log_index,
+            block.header.log_size,
+            proof,
+            block.header.log_root,
+        )
+
+
+def test_refuses_a_different_genesis(tmp_path: Path) -> None:
+    build(tmp_path / "db", blocks=1)
+    other = ChainBuilder(chain_id="other-chain")
+    with pytest.raises(StoreError, match="other-chain"):
+        LedgerStore.open(tmp_path / "db", other.genesis)
+
+
+def test_empty_store_without_genesis_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no genesis"):
+        LedgerStore.open(tmp_path / "db")
+
+
+def _tamper(path: Path, key: bytes, value: bytes | None) -> None:
+    db = plyvel.DB(str(path))
+    if value is None:
+        db.delete(key)
+    else:
+        db.put(key, value)
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"b/" + (5).to_bytes(8, "big"), None, "missing"),
+        (b"c/" + (5).to_bytes(8, "big"), None, "missing"),
+        (b"b/" + (6).to_bytes(8, "big"), b"\x80", "beyond the head"),
+        (b"m/" + bytes(1) + (14).to_bytes(8, "big"), None, "Merkle|missing"),
+        (b"m/" + bytes([3]) + (0).to_bytes(8, "big"), bytes(32), "log root"),
+        (b"meta/head", b"\xc1", "head record unreadable"),
+        (b"meta/head", None, "no head record"),
+    ],
+)
+def test_open_refuses_an_inconsistent_store(
+    tmp_path: Path, key: bytes, value: bytes | None, reason: str
+) -> None:
+    build(tmp_path / "db")
+    _tamper(tmp_path / "db", key, value)
+    with pytest.raises(StoreCorrupted, match=reason):
+        LedgerStore.open(tmp_path / "db")
