@@ -617,7 +617,7 @@ class Organisation:
     id: str  # short stable identifier, e.g. "customs-nl"
     name: str
     country: str  # ISO 3166-1 alpha-2
-    roles: tuple[Role, ...]
+    roles: frozenset[Role]
     admin_keys: tuple[bytes, ...]
 
     def to_value(self) -> dict[str, Value]:
@@ -642,7 +642,7 @@ class Organisation:
             country=r.text("country", length_min=2, length_max=2),
             id=r.text("id", length_max=64),
             name=r.text("name", length_max=256),
-            roles=r.items("roles", _role, length_min=1, length_max=len(Role)),
+            roles=frozenset(r.items("roles", _role, length_min=1, length_max=len(Role))),
         )
         r.finish()
         if not org.country.isalpha() or not org.country.isupper():

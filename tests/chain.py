@@ -54,7 +54,7 @@ class ChainBuilder:
                     id="gov",
                     name="Trade Ledger Governance",
                     country="NL",
-                    roles=(Role.GOVERNANCE, Role.CUSTOMS),
+                    roles=frozenset({Role.GOVERNANCE, Role.CUSTOMS}),
                     admin_keys=(self.admin_key.public_key,),
                 ),
             ),
