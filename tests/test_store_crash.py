@@ -30,7 +30,9 @@ def _writer(path: str, seed: int, conn: Connection) -> None:
     chain.resume(store)
     while True:
         count = rng.randrange(0, 40)
-        txs = [chain.transaction(payload=rng.randbytes(rng.randrange(16, 600))) for _ in range(count)]
+        txs = [
+            chain.transaction(payload=rng.randbytes(rng.randrange(16, 600))) for _ in range(count)
+        ]
         writes = {f"doc/{chain.height + 1}/{i}": rng.randbytes(200) for i in range(count)}
         executed = chain.next_block(txs, dict(writes))
         conn.send(executed.block.height)

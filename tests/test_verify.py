@@ -44,9 +44,7 @@ def test_a_genuine_store_verifies(pristine: Path, tmp_path: Path) -> None:
 
 
 def test_json_report(pristine: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main, ["ledger", "verify", "--json", str(copy(pristine, tmp_path))]
-    )
+    result = CliRunner().invoke(main, ["ledger", "verify", "--json", str(copy(pristine, tmp_path))])
     report = json.loads(result.output)
     assert report["ok"] is True
     assert report["verified_height"] == BLOCKS
@@ -95,8 +93,18 @@ def _flip_transaction_byte(data: bytes) -> bytes:
         (_block_key(4), _edit_block("state_root", bytes(32)), 4, "header.state_root"),
         (_block_key(5), _edit_block("log_size", 999), 5, "header.log_size"),
         (_block_key(2), _edit_block("chain_id", "evil"), 2, "header.chain_id"),
-        (b"c/" + (3).to_bytes(8, "big"), lambda d: d[:-3] + bytes([d[-3] ^ 0x40]) + d[-2:], 3, "commit"),
-        (b"r/" + (2).to_bytes(8, "big"), lambda d: encode(["ok", "ok", "ok", "expired"]), 2, "results_root"),
+        (
+            b"c/" + (3).to_bytes(8, "big"),
+            lambda d: d[:-3] + bytes([d[-3] ^ 0x40]) + d[-2:],
+            3,
+            "commit",
+        ),
+        (
+            b"r/" + (2).to_bytes(8, "big"),
+            lambda d: encode(["ok", "ok", "ok", "expired"]),
+            2,
+            "results_root",
+        ),
         (b"s/doc/3", lambda d: encode({"n": 33}), 0, "state value 'doc/3'"),
         (b"m/" + bytes(1) + (5).to_bytes(8, "big"), lambda d: bytes(32), 2, "Merkle node"),
     ],
