@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from client.keystore import (
+    KEY_FILE_SUFFIX,
+    KeyInfo,
+    KeystoreError,
+    create_key_file,
+    list_keys,
+    read_key_info,
+)
 from ledger.verify import Report, verify_directory
 
 EXIT_PROBLEM = 1  # the thing checked is wrong (corrupt data, invalid proof)
 EXIT_USAGE = 2  # the command was used wrongly (click's own code for usage errors)
+T = TypeVar("T")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,3 +113,81 @@ def _print_report(report: Report) -> None:
             "  Do not serve from this directory; restore it from a backup or resync from peers.",
             err=True,
         )
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+DEFAULT_KEYSTORE = Path.home() / ".tradeledger" / "keys"
+keystore_option = click.option(
+    "--keystore",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_KEYSTORE,
+    show_default=True,
+    help="Directory of encrypted key files.",
+)
+
+
+@main.group()
+def keys() -> None:
+    """Create and inspect member keys (encrypted at rest with a passphrase)."""
+
+
+@keys.command("new")
+@click.argument("name")
+@click.option("--organisation", required=True, help="The organisation the key acts for.")
+@keystore_option
+@click.password_option("--passphrase", help="Passphrase that encrypts the key (prompted).")
+def keys_new(name: str, organisation: str, keystore: Path, passphrase: str) -> None:
+    """Create a new Ed25519 member key called NAME."""
+    info = _keystore_call(lambda: create_key_file(keystore, name, organisation, passphrase))
+    click.echo(f"created {info.path}")
+    click.echo(f"public key {info.public_key.hex()}")
+    click.echo("Ask your organisation's admin to register this public key on the ledger.")
+
+
+@keys.command("list")
+@keystore_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(keystore: Path, as_json: bool) -> None:
+    """List the keys in the keystore."""
+    infos = _keystore_call(lambda: list_keys(keystore))
+    if as_json:
+        click.echo(json.dumps([_key_json(info) for info in infos], indent=2))
+        return
+    if not infos:
+        click.echo(f"no keys in {keystore}; create one with `tradeledger keys new`")
+        return
+    table = Table("name", "organisation", "public key")
+    for info in infos:
+        table.add_row(info.name, info.organisation, info.public_key.hex())
+    Console().print(table)
+
+
+@keys.command("show")
+@click.argument("name")
+@keystore_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_show(name: str, keystore: Path, as_json: bool) -> None:
+    """Show the key called NAME (never its secret)."""
+    info = _keystore_call(lambda: read_key_info(keystore / f"{name}{KEY_FILE_SUFFIX}"))
+    if as_json:
+        click.echo(json.dumps(_key_json(info), indent=2))
+    else:
+        click.echo(f"{info.name} ({info.organisation})\npublic key {info.public_key.hex()}")
+
+
+def _key_json(info: KeyInfo) -> dict[str, str]:
+    return {
+        "name": info.name,
+        "organisation": info.organisation,
+        "public_key": info.public_key.hex(),
+        "path": str(info.path),
+    }
+
+
+def _keystore_call(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except KeystoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEM)
