@@ -123,5 +123,10 @@ def test_deeply_nested_input_is_refused_without_crashing() -> None:
 
 
 def test_agrees_with_plain_msgpack_on_canonical_values() -> None:
-    value: dict[str, Value] = {"amount": 125_000, "currency": "EUR", "parties": ["a", "b"], "hash": b"\x00" * 32}
+    value: dict[str, Value] = {
+        "amount": 125_000,
+        "currency": "EUR",
+        "parties": ["a", "b"],
+        "hash": b"\x00" * 32,
+    }
     assert encode(value) == msgpack.packb(dict(sorted(value.items())), use_bin_type=True)
