@@ -14,7 +14,8 @@ Key layout (all heights and indexes are 8-byte big-endian, so keys sort by heigh
     b/<height>            encoded Block
     c/<height>            encoded Commit that decided the block at <height>
     r/<height>            result codes of the block's transactions, in order
-    w/<height>            the block's state changes [[key, value|nil], ...] (for audit/replay)
+    w/<height>            the block's state changes [[key, value|nil], ...] (for audit/replay);
+                          w/0 is the initial state the genesis implies
     v/<height>            ValidatorSet in force from <height> (written when it changes)
     t/<tx id>             [height, index in block, index in log]
     m/<level><index>      Merkle log node (1-byte level, 8-byte index)
@@ -118,10 +119,17 @@ class LedgerStore:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], genesis: Genesis | None = None) -> LedgerStore:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        genesis: Genesis | None = None,
+        genesis_state: Writes | None = None,
+    ) -> LedgerStore:
         """Open (creating with `genesis` if empty) and check integrity; StoreCorrupted if bad.
 
-        An existing store must have been created with the same genesis (if one is given).
+        A new store starts with `genesis_state` (the state the contracts derive from the
+        genesis; the ledger core does not know the contracts). An existing store must have
+        been created with the same genesis (if one is given).
         """
         Path(path).mkdir(parents=True, exist_ok=True)
         try:
@@ -131,14 +139,14 @@ class LedgerStore:
         except plyvel.IOError as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from None
         try:
-            return cls._open_db(db, path, genesis)
+            return cls._open_db(db, path, genesis, genesis_state or {})
         except BaseException:
             db.close()
             raise
 
     @classmethod
     def _open_db(
-        cls, db: Any, path: str | os.PathLike[str], genesis: Genesis | None
+        cls, db: Any, path: str | os.PathLike[str], genesis: Genesis | None, genesis_state: Writes
     ) -> LedgerStore:
         stored_genesis = _get(db, _GENESIS_KEY)
         if stored_genesis is None:
@@ -151,10 +159,15 @@ class LedgerStore:
                 header_hash=genesis.hash(),
                 log_size=0,
                 log_root=merkle.EMPTY_ROOT,
-                state_root=GENESIS_STATE_ROOT,
+                state_root=next_state_root(GENESIS_STATE_ROOT, genesis_state),
             )
+            ordered = sorted(genesis_state.items())
             with db.write_batch(transaction=True, sync=True) as batch:
                 batch.put(_GENESIS_KEY, encode(genesis.to_value()))
+                batch.put(_height_key(b"w/", 0), encode([[k, v] for k, v in ordered]))
+                for key, value in ordered:
+                    if value is not None:
+                        batch.put(_state_key(key), encode(value))
                 batch.put(_HEAD_KEY, encode(head.to_value()))
             return cls(db, genesis, head)
         try:

@@ -118,6 +118,7 @@ class _Checker:
         self.previous_time_ms = store.genesis.genesis_time_ms - 1
         self.state_root = GENESIS_STATE_ROOT
         self.state: dict[str, Value] = {}
+        self.apply_writes(0)
 
     def run(self, progress: Callable[[int, int], None] | None) -> None:
         head = self.store.head
@@ -154,16 +155,8 @@ class _Checker:
         if codes is None or len(codes) != len(block.transactions):
             raise _Failed(Problem(height=height, what="result codes missing or wrong in number"))
         _expect(height, "header.results_root", results_root(codes), header.results_root)
-        writes = store.block_writes(height)
-        if writes is None:
-            raise _Failed(Problem(height=height, what="state changes missing"))
-        self.state_root = next_state_root(self.state_root, dict(writes))
+        self.apply_writes(height)
         _expect(height, "header.state_root", self.state_root, header.state_root)
-        for key, value in writes:
-            if value is None:
-                self.state.pop(key, None)
-            else:
-                self.state[key] = value
         for evidence in block.evidence:
             evidence.validate(self.chain_id, validators)
         _expect(height, "header.evidence_hash", evidence_hash(block.evidence), header.evidence_hash)
@@ -177,6 +170,17 @@ class _Checker:
         except LedgerError as exc:
             raise _Failed(Problem(height=height, what=f"commit invalid: {exc}")) from None
         self.previous_hash = header.hash()
+
+    def apply_writes(self, height: int) -> None:
+        writes = self.store.block_writes(height)
+        if writes is None:
+            raise _Failed(Problem(height=height, what="state changes missing"))
+        self.state_root = next_state_root(self.state_root, dict(writes))
+        for key, value in writes:
+            if value is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = value
 
     def check_last_commit(self, block: Block) -> None:
         header, height = block.header, block.header.height

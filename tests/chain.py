@@ -41,7 +41,12 @@ def key(name: str) -> crypto.SigningKey:
 
 
 class ChainBuilder:
-    def __init__(self, validator_count: int = 4, chain_id: str = CHAIN_ID) -> None:
+    def __init__(
+        self,
+        validator_count: int = 4,
+        chain_id: str = CHAIN_ID,
+        genesis_state: dict[str, Value] | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.validator_keys = [key(f"validator-{i}") for i in range(validator_count)]
         self.member_key = key("member-0")
@@ -69,7 +74,8 @@ class ChainBuilder:
         self.validators = self.genesis.validators
         self.log = merkle.MerkleLog(merkle.MemoryNodeStore(), 0)
         self.height = 0
-        self.state_root = GENESIS_STATE_ROOT
+        self.genesis_state: dict[str, Value | None] = dict(genesis_state or {})
+        self.state_root = next_state_root(GENESIS_STATE_ROOT, self.genesis_state)
         self.previous_hash = self.genesis.hash()
         self.last_commit: Commit | None = None
         self.nonce = 0

@@ -100,3 +100,20 @@ def test_open_refuses_an_inconsistent_store(
     _tamper(tmp_path / "db", key, value)
     with pytest.raises(StoreCorrupted, match=reason):
         LedgerStore.open(tmp_path / "db")
+
+
+def test_genesis_state_is_stored_and_verified(tmp_path: Path) -> None:
+    from ledger.verify import verify_directory
+
+    chain = ChainBuilder(genesis_state={"org/customs": {"name": "Customs"}})
+    with LedgerStore.open(tmp_path / "db", chain.genesis, chain.genesis_state) as store:
+        assert store.get("org/customs") == {"name": "Customs"}
+        store.persist_block(chain.next_block([chain.transaction()], {"doc/1": 1}))
+    report = verify_directory(tmp_path / "db")
+    assert report.ok, report.problem
+    db = plyvel.DB(str(tmp_path / "db"))
+    db.put(b"s/org/customs", b"\xa1x")
+    db.close()
+    report = verify_directory(tmp_path / "db")
+    assert report.problem is not None
+    assert "org/customs" in report.problem.what
