@@ -86,9 +86,7 @@ class TxOutcome:
     detail: str = ""
 
     @classmethod
-    def accepted(
-        cls, writes: dict[str, Value | None], events: tuple[Event, ...] = ()
-    ) -> TxOutcome:
+    def accepted(cls, writes: dict[str, Value | None], events: tuple[Event, ...] = ()) -> TxOutcome:
         return cls(code=Code.OK, writes=writes, events=events)
 
     @classmethod

@@ -5,7 +5,7 @@ was refused); the block header's `results_root` hashes them in block order. The 
 refusal with ``{"error": code.value, ...}``, the CLI prints `code.description`. Values are
 stable snake_case text: never rename or reuse one, only add.
 
-`Code` subclasses `str`, but the canonical codec refuses `str` subclasses: encode
+`Code` is a `StrEnum`, but the canonical codec refuses `str` subclasses: encode
 ``code.value``, never the member itself.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 
 
-class Code(str, enum.Enum):
+class Code(enum.StrEnum):
     """A transaction's result. The description is the one line shown to people."""
 
     description: str
@@ -23,6 +23,14 @@ class Code(str, enum.Enum):
         member = str.__new__(cls, value)
         member._value_ = value
         member.description = description
+        return member
+
+    @classmethod
+    def from_value(cls, value: str) -> Code:
+        """The code with this value (as read back from a results list or an API answer)."""
+        member = cls._value2member_map_.get(value)
+        if not isinstance(member, Code):
+            raise ValueError(f"unknown result code {value!r}")
         return member
 
     @property
@@ -84,10 +92,6 @@ class Code(str, enum.Enum):
     )
     SURRENDER_PENDING = ("surrender_pending", "a surrender is pending with the carrier")
     NO_PENDING_SURRENDER = ("no_pending_surrender", "there is no pending surrender")
-    WRONG_SURRENDER_PURPOSE = (
-        "wrong_surrender_purpose",
-        "the surrender was made for the other purpose (delivery vs amendment)",
-    )
     NOT_SURRENDERED_FOR_AMENDMENT = (
         "not_surrendered_for_amendment",
         "an amended bill needs an accepted surrender for amendment",
@@ -105,8 +109,6 @@ class Code(str, enum.Enum):
     # --- membership and governance ------------------------------------------------------
     KEY_EXISTS = ("key_exists", "this key is already registered (keys are never reused)")
     MEMBER_UNKNOWN = ("member_unknown", "no member of the sender's organisation has this key")
-    ORGANISATION_EXISTS = ("organisation_exists", "an organisation with this id already exists")
-    ORGANISATION_UNKNOWN = ("organisation_unknown", "no organisation has this id")
     PROPOSAL_UNKNOWN = ("proposal_unknown", "no governance proposal has this id")
     PROPOSAL_CLOSED = ("proposal_closed", "the proposal was already executed or has expired")
     ALREADY_APPROVED = ("already_approved", "this admin key already approved the proposal")
