@@ -28,6 +28,13 @@ unit: $(STAMP)
 
 test: lint types unit
 
+# The consensus simulator over many seeds: make sim SEEDS=10000 [SEED_START=0] [MIX=all]
+SEEDS ?= 1000
+SEED_START ?= 0
+MIX ?= all
+sim: $(STAMP)
+	$(BIN)/python -m network.sim --seeds $(SEEDS) --seed-start $(SEED_START) --mix $(MIX)
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 

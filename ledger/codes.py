@@ -117,5 +117,14 @@ class Code(enum.StrEnum):
         "the proposed change cannot be applied to the current state",
     )
 
+    # --- admission: refused by a node before any block (never a committed result) ------
+    MALFORMED_TRANSACTION = (
+        "malformed_transaction",
+        "the bytes are not one canonical, well-formed transaction",
+    )
+    BAD_SIGNATURE = ("bad_signature", "the signature does not verify for the sender and chain")
+    TRANSACTION_TOO_LARGE = ("transaction_too_large", "the transaction exceeds the size limit")
+    MEMPOOL_FULL = ("mempool_full", "the node's queue of pending transactions is full; retry")
+
 
 __all__ = ["Code"]
