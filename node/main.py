@@ -1,0 +1,110 @@
+"""Running one node process: `tradeledger node start --config FILE`.
+
+The only module that configures logging, installs signal handlers or reads the environment.
+SIGTERM and SIGINT stop the node cleanly: the API stops accepting, the transport closes, the
+store and write-ahead log are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from ledger.errors import LedgerError
+from ledger.types import Genesis
+from network.wal import WalError
+from node.api import create_app
+from node.config import ConfigError, NodeConfig, load_node_key
+from node.runtime import Node
+
+log = logging.getLogger("node")
+
+
+def configure_logging(level: str | None = None) -> None:
+    logging.basicConfig(
+        level=level or os.environ.get("TRADELEDGER_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def load_genesis(path: Path) -> Genesis:
+    try:
+        return Genesis.from_json(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the genesis: {exc}") from None
+    except LedgerError as exc:
+        raise ConfigError(f"{path}: invalid genesis: {exc}") from None
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the node owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(config: NodeConfig) -> None:
+    genesis = load_genesis(config.genesis_file)
+    key = load_node_key(config.key_file)
+    node = Node(config, key.seed, genesis)
+    await node.start()
+    server = _ApiServer(
+        uvicorn.Config(
+            create_app(node),
+            host=config.api_listen.host,
+            port=config.api_listen.port,
+            log_level="warning",
+            timeout_keep_alive=5,
+            limit_concurrency=1000,
+            lifespan="off",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    api = asyncio.create_task(server.serve())
+    log.info("api listening on http://%s (docs at /docs)", config.api_listen)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({api, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await api
+    stopped.cancel()
+    await node.stop()
+
+
+def run(config_path: Path) -> int:
+    """Run the node until SIGTERM/SIGINT. Returns the process exit status."""
+    configure_logging()
+    try:
+        config = NodeConfig.load(config_path)
+        asyncio.run(serve(config))
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return 2
+    except (LedgerError, WalError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def main() -> None:
+    if len(sys.argv) != 3 or sys.argv[1] != "--config":
+        sys.stderr.write("usage: python -m node.main --config FILE\n")
+        sys.exit(2)
+    sys.exit(run(Path(sys.argv[2])))
+
+
+if __name__ == "__main__":
+    main()

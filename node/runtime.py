@@ -1,0 +1,483 @@
+"""The node: store, mempool, consensus, transport and execution wired on one event loop.
+
+Everything that changes the node's state runs on the loop thread: messages from peers,
+timers, submitted transactions. Only signature checks of submitted transactions run in a
+thread pool (PyNaCl releases the GIL). The order of work for consensus is `drain_ready`'s:
+vote records are fsynced before any vote is signed and sent; a decided block is executed and
+persisted in one synced batch before the replica moves on.
+
+Peer messages (canonical msgpack maps with a `type`):
+
+    consensus  {data: encode_message(...)}   proposal, vote, or decided value with commit
+    tx         {data: <transaction bytes>}   gossip of an admitted transaction
+    status     {height}                      every STATUS_INTERVAL_MS
+    get_blocks {from, count}                 block sync request
+    blocks     {items: [decided, ...]}       block sync answer, in height order
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import contracts
+from contracts.queries import transaction_result
+from ledger.codec import Value
+from ledger.codes import Code
+from ledger.crypto import SigningKey
+from ledger.errors import LedgerError
+from ledger.store import LedgerStore
+from ledger.types import DuplicateVoteEvidence, Genesis, SignedVote, Transaction, Vote
+from network.consensus import (
+    ConsensusConfig,
+    ConsensusError,
+    Decided,
+    LaggingPeer,
+    Outbound,
+    Proposal,
+    Replica,
+    SignedProposal,
+    Timeout,
+    ValueRequest,
+    WalRecord,
+    decode_message,
+    drain_ready,
+    encode_message,
+    verify_message,
+)
+from network.consensus.messages import message_height
+from network.transport import PeerAddress, Transport, TransportConfig
+from network.wal import FileWal, load_wal_records, persist_wal_record
+from node.config import NodeConfig
+from node.execution import LedgerApplication
+from node.mempool import AdmissionError, Mempool, prepare
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_MS = 1000
+SYNC_BATCH_BLOCKS = 32  # blocks per get_blocks answer
+SYNC_BATCH_BYTES_MAX = 8 * 1024 * 1024  # and at most this many bytes of them
+SYNC_REQUEST_TIMEOUT_MS = 5000  # ask another peer after this long without an answer
+EVIDENCE_POOL_MAX = 64
+COMMIT_WAITERS_MAX = 10_000
+VERIFY_THREADS = 2
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Committed:
+    tx_id: bytes
+    height: int
+    code: str
+
+
+class Node:
+    """One running node. `await node.start()`, then `await node.stop()`."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        key_seed: bytes,
+        genesis: Genesis,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.config = config
+        self.key = SigningKey(key_seed)
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.clock_ms = clock_ms
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = LedgerStore.open(
+            config.data_dir / "ledger", genesis, contracts.genesis_writes(genesis)
+        )
+        self.wal = FileWal.open(config.data_dir / "consensus.wal")
+        self.mempool = Mempool()
+        self.app = LedgerApplication(self.store, self.key.public_key, self.mempool.was_verified)
+        self.validators = self.store.validators_at(self.store.height + 1)
+        self.replica = self._new_replica(load_wal_records(self.wal))
+        self.transport = Transport(
+            key=self.key,
+            config=TransportConfig(
+                listen_host=config.p2p_listen.host,
+                listen_port=config.p2p_listen.port,
+                peers=tuple(
+                    PeerAddress(node_key=p.node_key, host=p.address.host, port=p.address.port)
+                    for p in config.peers
+                ),
+            ),
+            allowed=lambda: frozenset(v.node_key for v in self.validators.validators),
+            on_message=self._on_peer_message,
+        )
+        self.evidence_pool: deque[DuplicateVoteEvidence] = deque(maxlen=EVIDENCE_POOL_MAX)
+        self.peer_heights: dict[bytes, int] = {}
+        self._pending_request: ValueRequest | None = None
+        self._sync_requested_ms = 0
+        self._deadlines: list[int] = []  # heap of timer deadlines the replica asked for
+        self._timer: asyncio.TimerHandle | None = None  # armed for the earliest deadline
+        self._timer_ms = 0
+        self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
+        self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_ms = clock_ms()
+        self.last_decided_ms = self.started_ms
+        self.stats: dict[str, int] = {
+            "blocks_persisted": 0,
+            "transactions_committed": 0,
+            "peer_messages_refused": 0,
+            "sync_blocks_applied": 0,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.transport.start()
+        self._tasks.append(asyncio.create_task(self._status_loop()))
+        self._drain()
+        log.info(
+            "node started name=%s key=%s height=%d chain=%s",
+            self.config.name,
+            self.key.public_key.hex()[:16],
+            self.store.height,
+            self.chain_id,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.transport.close()
+        self._verify_pool.shutdown(wait=True)
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self.wal.close()
+        self.store.close()
+        log.info("node stopped name=%s height=%d", self.config.name, self.store.height)
+
+    # --- submitting transactions -------------------------------------------------------------
+
+    async def submit(self, data: bytes) -> Transaction:
+        """Admit a transaction (AdmissionError if refused) and gossip it to the peers."""
+        loop = asyncio.get_running_loop()
+        tx = await loop.run_in_executor(self._verify_pool, prepare, data, self.chain_id)
+        self.admit(tx, data, gossip=True)
+        return tx
+
+    def admit(self, tx: Transaction, data: bytes, *, gossip: bool) -> None:
+        location = self.store.transaction_location(tx.id)
+        if location is not None:
+            raise AdmissionError(
+                Code.DUPLICATE_TRANSACTION, f"committed at height {location.height}"
+            )
+        added = self.mempool.admit(tx, data, self.store, self.store.height + 1)
+        if added and gossip:
+            self.transport.broadcast({"type": "tx", "data": data})
+        if added:
+            self._fulfil_pending_request()
+
+    def wait_committed(self, tx_id: bytes) -> asyncio.Future[Committed]:
+        """A future resolved when `tx_id` is committed (at once if it already is)."""
+        assert self._loop is not None
+        future: asyncio.Future[Committed] = self._loop.create_future()
+        committed = self.committed(tx_id)
+        if committed is not None:
+            future.set_result(committed)
+            return future
+        waiters = self._waiters.setdefault(tx_id, [])
+        if sum(len(w) for w in self._waiters.values()) >= COMMIT_WAITERS_MAX:
+            raise AdmissionError(Code.MEMPOOL_FULL, "too many clients waiting for commits")
+        waiters.append(future)
+        return future
+
+    def committed(self, tx_id: bytes) -> Committed | None:
+        location = self.store.transaction_location(tx_id)
+        if location is None:
+            return None
+        codes = self.store.result_codes(location.height)
+        assert codes is not None
+        return Committed(tx_id=tx_id, height=location.height, code=codes[location.index])
+
+    def transaction_record(self, tx_id: bytes) -> dict[str, Value] | None:
+        return transaction_result(self.store, tx_id)
+
+    # --- consensus driver (ReadyHandler) -----------------------------------------------------
+
+    def persist(self, record: WalRecord) -> None:
+        persist_wal_record(self.wal, record)
+
+    def sign_and_send(self, message: Proposal | Vote) -> SignedProposal | SignedVote:
+        signed: SignedProposal | SignedVote
+        if isinstance(message, Proposal):
+            signed = SignedProposal.sign(self.key, self.chain_id, message)
+        else:
+            signed = SignedVote.sign(self.key, self.chain_id, message)
+        self.transport.broadcast({"type": "consensus", "data": encode_message(signed)})
+        return signed
+
+    def send(self, outbound: Outbound) -> None:
+        frame: dict[str, Value] = {"type": "consensus", "data": encode_message(outbound.message)}
+        if outbound.to is None:
+            self.transport.broadcast(frame)
+        else:
+            self.transport.send(outbound.to, frame)
+
+    def schedule(self, timeout: Timeout) -> None:
+        if timeout.deadline_ms not in self._deadlines:
+            heapq.heappush(self._deadlines, timeout.deadline_ms)
+        self._arm_timer()
+
+    def execute_and_persist(self, decided: Decided) -> None:
+        candidate = self.app.execute_and_persist(decided)
+        self.wal.reset()
+        height = decided.height
+        tx_ids = [tx.id for tx in candidate.transactions]
+        self.mempool.remove(tx_ids)
+        self.mempool.prune(self.store, height + 1)
+        committed_evidence = set(candidate.block.evidence)
+        for evidence in list(self.evidence_pool):
+            if evidence in committed_evidence:
+                self.evidence_pool.remove(evidence)
+        self.stats["blocks_persisted"] += 1
+        self.stats["transactions_committed"] += len(tx_ids)
+        self.last_decided_ms = self.clock_ms()
+        codes = candidate.result.code_values()
+        for tx_id, code in zip(tx_ids, codes, strict=True):
+            for future in self._waiters.pop(tx_id, []):
+                if not future.done():
+                    future.set_result(Committed(tx_id=tx_id, height=height, code=code))
+        for evidence in candidate.block.evidence:
+            log.warning(
+                "evidence committed height=%d offender=%s", height, evidence.offender.hex()[:16]
+            )
+        if candidate.result.validator_set is not None:
+            log.error(
+                "the validator set changes at height %d; this node build cannot follow a "
+                "validator-set change without a restart",
+                height + 1,
+            )
+        log.info(
+            "decided node=%s height=%d txs=%d hash=%s",
+            self.config.name,
+            height,
+            len(tx_ids),
+            decided.value_hash.hex()[:16],
+        )
+
+    def report_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        if evidence not in self.evidence_pool:
+            log.warning("equivocation detected offender=%s", evidence.offender.hex()[:16])
+            self.evidence_pool.append(evidence)
+
+    def serve_lagging(self, lagging: LaggingPeer) -> None:
+        decided = self._decided_at(lagging.height)
+        if decided is not None:
+            self.transport.send(
+                lagging.peer, {"type": "consensus", "data": encode_message(decided)}
+            )
+
+    def get_value(self, request: ValueRequest) -> bytes | None:
+        if request.height != self.store.height + 1:
+            return None
+        if len(self.mempool) == 0 and not self.evidence_pool:
+            due_ms = self.last_decided_ms + self.config.empty_block_interval_ms
+            if self.clock_ms() < due_ms:
+                self._pending_request = request
+                assert self._loop is not None
+                self._loop.call_later(
+                    (due_ms - self.clock_ms()) / 1000, self._fulfil_pending_request
+                )
+                return None
+        return self._build_value()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _build_value(self) -> bytes:
+        params = self.genesis.consensus
+        transactions = self.mempool.reap(
+            params.block_transaction_count_max, params.block_size_bytes_max - 64 * 1024
+        )
+        return self.app.build(transactions, tuple(self.evidence_pool))
+
+    def _fulfil_pending_request(self) -> None:
+        request = self._pending_request
+        if request is None:
+            return
+        self._pending_request = None
+        if request.height != self.store.height + 1:
+            return
+        if self.replica.propose(request, self._build_value()):
+            self._drain()
+
+    def _new_replica(self, wal_records: list[WalRecord]) -> Replica:
+        return Replica(
+            ConsensusConfig(
+                chain_id=self.chain_id,
+                validators=self.validators,
+                node_key=self.key.public_key,
+                params=self.genesis.consensus,
+            ),
+            self.app,
+            now_ms=self.clock_ms(),
+            last_decided_height=self.store.height,
+            wal_records=wal_records,
+        )
+
+    def _drain(self) -> None:
+        drain_ready(self.replica, self)
+
+    def _arm_timer(self) -> None:
+        assert self._loop is not None
+        if not self._deadlines:
+            return
+        earliest = self._deadlines[0]
+        if self._timer is not None and self._timer_ms <= earliest:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_ms = earliest
+        self._timer = self._loop.call_later(
+            max(0, earliest - self.clock_ms()) / 1000, self._on_timer
+        )
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.clock_ms()
+        while self._deadlines and self._deadlines[0] <= now:
+            heapq.heappop(self._deadlines)
+        self.replica.tick(now)
+        self._drain()
+        self._arm_timer()
+
+    def _decided_at(self, height: int) -> Decided | None:
+        value = self.store.block_bytes(height)
+        commit = self.store.commit(height)
+        if value is None or commit is None:
+            return None
+        return Decided(value=value, commit=commit)
+
+    def _refuse(self, peer: bytes, what: str, exc: BaseException) -> None:
+        self.stats["peer_messages_refused"] += 1
+        log.warning("refused %s from peer=%s: %s", what, peer.hex()[:16], exc)
+
+    def _on_peer_message(self, peer: bytes, message: Value) -> None:
+        if not isinstance(message, dict):
+            self._refuse(peer, "message", ValueError("not a map"))
+            return
+        kind = message.get("type")
+        try:
+            if kind == "consensus":
+                self._on_consensus(peer, message.get("data"))
+            elif kind == "tx":
+                self._on_gossiped_transaction(peer, message.get("data"))
+            elif kind == "status":
+                self._on_status(peer, message.get("height"))
+            elif kind == "get_blocks":
+                self._on_get_blocks(peer, message.get("from"), message.get("count"))
+            elif kind == "blocks":
+                self._on_blocks(peer, message.get("items"))
+            else:
+                self._refuse(peer, "message", ValueError(f"unknown type {kind!r}"))
+        except (LedgerError, ConsensusError, ValueError) as exc:
+            self._refuse(peer, str(kind), exc)
+
+    def _on_consensus(self, peer: bytes, data: Value) -> None:
+        if not isinstance(data, bytes):
+            raise ValueError("consensus data must be bytes")
+        message = decode_message(data)
+        if message_height(message) < self.replica.height - 1 and isinstance(message, Decided):
+            return
+        verify_message(message, self.chain_id, self.validators)
+        self.replica.step(message)
+        self._drain()
+
+    def _on_gossiped_transaction(self, peer: bytes, data: Value) -> None:
+        if not isinstance(data, bytes):
+            raise ValueError("tx data must be bytes")
+        try:
+            tx = prepare(data, self.chain_id)
+            self.admit(tx, data, gossip=False)
+        except AdmissionError as exc:
+            if exc.code.value not in ("duplicate_transaction", "nonce_reused", "expired"):
+                log.debug("gossiped transaction refused peer=%s code=%s", peer.hex()[:16], exc)
+
+    def _on_status(self, peer: bytes, height: Value) -> None:
+        if not isinstance(height, int) or height < 0:
+            raise ValueError("status height must be a non-negative integer")
+        self.peer_heights[peer] = height
+        self._maybe_sync()
+
+    def _maybe_sync(self) -> None:
+        ours = self.store.height
+        ahead = [peer for peer, height in self.peer_heights.items() if height > ours + 1]
+        now = self.clock_ms()
+        if not ahead or now - self._sync_requested_ms < SYNC_REQUEST_TIMEOUT_MS:
+            return
+        peer = max(ahead, key=lambda p: (self.peer_heights[p], p))
+        self._sync_requested_ms = now
+        self.transport.send(
+            peer, {"type": "get_blocks", "from": ours + 1, "count": SYNC_BATCH_BLOCKS}
+        )
+
+    def _on_get_blocks(self, peer: bytes, start: Value, count: Value) -> None:
+        if not isinstance(start, int) or not isinstance(count, int) or start < 1 or count < 1:
+            raise ValueError("get_blocks needs positive integers 'from' and 'count'")
+        items: list[Value] = []
+        size = 0
+        for height in range(
+            start, min(start + min(count, SYNC_BATCH_BLOCKS), self.store.height + 1)
+        ):
+            decided = self._decided_at(height)
+            if decided is None:
+                break
+            size += len(decided.value)
+            if items and size > SYNC_BATCH_BYTES_MAX:
+                break
+            items.append(decided.to_value())
+        if items:
+            self.transport.send(peer, {"type": "blocks", "items": items})
+
+    def _on_blocks(self, peer: bytes, items: Value) -> None:
+        if not isinstance(items, list) or len(items) > SYNC_BATCH_BLOCKS:
+            raise ValueError(f"blocks must be a list of at most {SYNC_BATCH_BLOCKS}")
+        applied = 0
+        for index, item in enumerate(items):
+            decided = Decided.from_value(item, f"blocks[{index}]")
+            if decided.height <= self.store.height:
+                continue
+            if decided.height != self.store.height + 1:
+                break
+            verify_message(decided, self.chain_id, self.validators)
+            self.replica.step(decided)
+            self._drain()
+            if self.store.height != decided.height:
+                raise ValueError(f"synced block {decided.height} was not applied")
+            applied += 1
+        self.stats["sync_blocks_applied"] += applied
+        self._sync_requested_ms = 0
+        if applied:
+            log.info(
+                "synced node=%s blocks=%d height=%d", self.config.name, applied, self.store.height
+            )
+            self._maybe_sync()
+
+    async def _status_loop(self) -> None:
+        while True:
+            self.transport.broadcast({"type": "status", "height": self.store.height})
+            self._maybe_sync()
+            await asyncio.sleep(STATUS_INTERVAL_MS / 1000)
