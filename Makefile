@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint types unit bench sim clean venv
+.PHONY: run test lint types unit bench sim clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The main job: a local 4-validator network on LevelDB, in the foreground until Ctrl-C.
+# Its data stays in $(DEVNET_DIR); running it again resumes the same network.
+DEVNET_DIR ?= .devnet
+run: $(STAMP)
+	$(BIN)/tradeledger devnet up --dir $(DEVNET_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

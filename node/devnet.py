@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from client.keystore import create_key_file
+from client.keystore import MEMLIMIT, OPSLIMIT, create_key_file
 from ledger.crypto import SigningKey
 from ledger.types import Genesis, Member, Organisation, Role, Validator, ValidatorSet
 from node.config import Address, NodeConfig, Peer, write_node_key
@@ -80,10 +80,12 @@ def init_network(
     passphrase: str = DEVNET_PASSPHRASE,
     genesis_time_ms: int | None = None,
     host: str = "127.0.0.1",
+    passphrase_limits: tuple[int, int] | None = None,
 ) -> dict[str, object]:
     """Create keys, genesis and node configs for a new network in `directory`.
 
-    Returns the manifest (what devnet.json holds, without process ids).
+    Returns the manifest (what devnet.json holds, without process ids). `passphrase_limits`
+    (Argon2id opslimit, memlimit) lowers the key-derivation cost for tests.
     """
     if (directory / "genesis.json").exists():
         raise DevnetError(f"{directory} already holds a network (genesis.json exists)")
@@ -96,9 +98,14 @@ def init_network(
     org_entries: dict[str, dict[str, str]] = {}
     orgs = []
     members = []
+    opslimit, memlimit = passphrase_limits or (OPSLIMIT, MEMLIMIT)
     for spec in organisations:
-        admin = create_key_file(keys_dir, f"{spec.id}-admin", spec.id, passphrase)
-        member = create_key_file(keys_dir, f"{spec.id}-clerk", spec.id, passphrase)
+        admin = create_key_file(
+            keys_dir, f"{spec.id}-admin", spec.id, passphrase, opslimit=opslimit, memlimit=memlimit
+        )
+        member = create_key_file(
+            keys_dir, f"{spec.id}-clerk", spec.id, passphrase, opslimit=opslimit, memlimit=memlimit
+        )
         orgs.append(
             Organisation(
                 id=spec.id,
@@ -217,8 +224,12 @@ def nodes_of(manifest: dict[str, object]) -> list[dict[str, object]]:
     return nodes
 
 
-def start_nodes(directory: Path, manifest: dict[str, object]) -> None:
-    """Start every node of the manifest that is not running; record the process ids."""
+def start_nodes(directory: Path, manifest: dict[str, object]) -> list[subprocess.Popen[bytes]]:
+    """Start every node of the manifest that is not running; record the process ids.
+
+    Returns the processes started: the caller may wait on them (they outlive this command
+    when the devnet is detached)."""
+    started = []
     for node in nodes_of(manifest):
         pid = node.get("pid")
         config = directory / str(node["config"])
@@ -235,7 +246,9 @@ def start_nodes(directory: Path, manifest: dict[str, object]) -> None:
         )
         log_file.close()
         node["pid"] = process.pid
+        started.append(process)
     write_manifest(directory, manifest)
+    return started
 
 
 def is_our_process(pid: int, config: Path) -> bool:
