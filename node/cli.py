@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def devnet_up(directory: Path, node_count: int, chain_id: str, detach: bool) -> 
         click.echo(f"stop with: tradeledger devnet down --dir {directory}")
         return
     click.echo("running; press Ctrl-C to stop")
+    _interrupt_on(signal.SIGINT, signal.SIGTERM)
     try:
         devnet.wait_forever(manifest, directory)
     except KeyboardInterrupt:
@@ -155,6 +157,13 @@ def devnet_up(directory: Path, node_count: int, chain_id: str, detach: bool) -> 
     finally:
         stopped = devnet.stop_nodes(directory, manifest)
         click.echo(f"stopped {stopped} nodes")
+
+
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Turn these signals into KeyboardInterrupt (SIGINT may be ignored when started in the
+    background, and SIGTERM must stop the nodes too)."""
+    for signum in signals:
+        signal.signal(signum, signal.default_int_handler)
 
 
 @devnet_group.command("down")
