@@ -92,6 +92,11 @@ class Devnet:
         except httpx.HTTPError:
             return -1
 
+    def mempool_size(self, index: int) -> int:
+        mempool = self.status(index)["mempool"]
+        assert isinstance(mempool, dict)
+        return int(mempool["transactions"])
+
     def bill(self, reference: str, expiry_height: int = 1_000) -> Transaction:
         self._nonce += 1
         return Transaction.create(
