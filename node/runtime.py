@@ -37,8 +37,8 @@ from ledger.store import LedgerStore
 from ledger.types import DuplicateVoteEvidence, Genesis, SignedVote, Transaction, Vote
 from network.consensus import (
     ConsensusConfig,
-    ConsensusError,
     Decided,
+    InvalidMessage,
     LaggingPeer,
     Outbound,
     Proposal,
@@ -393,7 +393,7 @@ class Node:
                 self._on_blocks(peer, message.get("items"))
             else:
                 self._refuse(peer, "message", ValueError(f"unknown type {kind!r}"))
-        except (LedgerError, ConsensusError, ValueError) as exc:
+        except (LedgerError, InvalidMessage, ValueError) as exc:
             self._refuse(peer, str(kind), exc)
 
     def _on_consensus(self, peer: bytes, data: Value) -> None:
