@@ -318,6 +318,7 @@ class LedgerStore:
             first_log_index = self._head.log_size
             for index, tx in enumerate(block.transactions):
                 tx_id = Transaction.decode(tx).id
+                assert self._read(b"t/" + tx_id) is None, "a committed transaction id again"
                 batch.put(b"t/" + tx_id, encode([height, index, first_log_index + index]))
             for (level, index), digest in new_nodes.items():
                 batch.put(_node_key(level, index), digest)

@@ -118,6 +118,8 @@ class Transaction:
             signature=r.binary("signature", size=SIGNATURE_SIZE_BYTES),
         )
         r.finish()
+        if not tx.chain_id.isascii():
+            raise ValidationError(f"{path}.chain_id", "must be ASCII")
         return tx
 
     @classmethod

@@ -46,7 +46,8 @@ class Address:
             raise ConfigError(f"{field_name}: expected 'host:port', got {text!r}")
         host, _, port_text = text.rpartition(":")
         host = host.strip("[]")
-        if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        valid_port = port_text.isascii() and port_text.isdecimal() and int(port_text) <= 65535
+        if not host or not valid_port:
             raise ConfigError(
                 f"{field_name}: expected 'host:port' with port 0..65535, got {text!r}"
             )
@@ -80,7 +81,7 @@ class NodeConfig:
             document = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such configuration file") from None
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: not readable TOML: {exc}") from None
         try:
             return cls._from_document(path, document)
@@ -157,6 +158,8 @@ def load_node_key(path: Path) -> SigningKey:
         text = path.read_text().strip()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the node key: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the node key must be 64 hex digits, not binary") from None
     return SigningKey(_hex(text, str(path), SEED_SIZE_BYTES))
 
 

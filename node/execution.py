@@ -82,12 +82,24 @@ class LedgerApplication:
     ) -> bytes:
         """The encoded block this node proposes at the next height."""
         height = self.store.height + 1
-        txs = tuple(Transaction.decode(data) for data in transactions)
+        chosen: list[bytes] = []
+        txs_chosen: list[Transaction] = []
+        seen: set[bytes] = set()
+        for data in transactions:  # leave out what `check` refuses, whatever the mempool holds
+            tx = Transaction.decode(data)
+            tx_id = tx.id
+            if tx.chain_id != self.chain_id or tx_id in seen:
+                continue
+            if self.store.transaction_location(tx_id) is not None:
+                continue
+            seen.add(tx_id)
+            chosen.append(data)
+            txs_chosen.append(tx)
         header_fields = self._context(height)
         candidate = self._execute(
             height,
-            tuple(transactions),
-            txs,
+            tuple(chosen),
+            tuple(txs_chosen),
             tuple(evidence),
             header_fields,
             proposer=self.node_key,
@@ -123,13 +135,25 @@ class LedgerApplication:
                 validators=validators,
             )
         txs = []
+        seen: set[bytes] = set()
         for index, data in enumerate(block.transactions):
             try:
                 tx = Transaction.decode(data)
-                if not self._was_verified(data):
-                    tx.verify_signature()
             except LedgerError as exc:
                 raise InvalidBlock(f"transaction {index}: {exc}") from None
+            # An honest proposer never includes these (admission refuses them); a block that
+            # does would break the one-location-per-id transaction index and `ledger verify`.
+            if tx.chain_id != self.chain_id:
+                raise InvalidBlock(f"transaction {index}: signed for chain {tx.chain_id!r}")
+            tx_id = tx.id
+            if tx_id in seen or self.store.transaction_location(tx_id) is not None:
+                raise InvalidBlock(f"transaction {index}: {tx_id.hex()[:16]} already committed")
+            seen.add(tx_id)
+            if not self._was_verified(data):
+                try:
+                    tx.verify_signature()
+                except LedgerError as exc:
+                    raise InvalidBlock(f"transaction {index}: {exc}") from None
             txs.append(tx)
         for index, evidence in enumerate(block.evidence):
             try:

@@ -181,26 +181,31 @@ class Mempool:
     # --- capacity ---------------------------------------------------------------------------
 
     def _make_room(self, sender: bytes, size: int) -> None:
+        """Evict for a newcomer, or refuse it having evicted nothing."""
         limits = self.limits
-        while (
-            len(self._entries) + 1 > limits.transactions_max
-            or self._size_bytes + size > limits.size_bytes_max
-        ):
-            heaviest = max(
-                self._sender_bytes, key=lambda s: (self._sender_bytes[s], s), default=None
-            )
-            newcomer_bytes = self._sender_bytes.get(sender, 0) + size
-            if (
-                heaviest is None
-                or heaviest == sender
-                or self._sender_bytes[heaviest] <= newcomer_bytes
-            ):
+        count = len(self._entries) + 1
+        total = self._size_bytes + size
+        held = dict(self._sender_bytes)
+        queues = {key: list(ids) for key, ids in self._by_sender.items()}
+        newcomer_bytes = held.get(sender, 0) + size
+        victims = []
+        while count > limits.transactions_max or total > limits.size_bytes_max:
+            heaviest = max(held, key=lambda key: (held[key], key), default=None)
+            if heaviest is None or heaviest == sender or held[heaviest] <= newcomer_bytes:
                 raise AdmissionError(
                     Code.MEMPOOL_FULL,
                     f"{len(self._entries)} transactions, {self._size_bytes} bytes pending",
                 )
-            self.remove([self._by_sender[heaviest][-1]])
-            self.evicted_total += 1
+            victim = queues[heaviest].pop()
+            victim_size = len(self._entries[victim].data)
+            victims.append(victim)
+            count -= 1
+            total -= victim_size
+            held[heaviest] -= victim_size
+            if not queues[heaviest]:
+                del held[heaviest]
+        self.remove(victims)
+        self.evicted_total += len(victims)
 
 
 def check_against_state(tx: Transaction, tx_id: bytes, view: StateView, next_height: int) -> None:
