@@ -121,6 +121,7 @@ class Node:
         self.evidence_pool: deque[DuplicateVoteEvidence] = deque(maxlen=EVIDENCE_POOL_MAX)
         self.peer_heights: dict[bytes, int] = {}
         self._pending_request: ValueRequest | None = None
+        self._replace_replica = False
         self._sync_requested_ms = 0
         self._deadlines: list[int] = []  # heap of timer deadlines the replica asked for
         self._timer: asyncio.TimerHandle | None = None  # armed for the earliest deadline
@@ -266,10 +267,16 @@ class Node:
                 "evidence committed height=%d offender=%s", height, evidence.offender.hex()[:16]
             )
         if candidate.result.validator_set is not None:
-            log.error(
-                "the validator set changes at height %d; this node build cannot follow a "
-                "validator-set change without a restart",
+            # From the next height on the new set votes. The transport accepts its keys at
+            # once; the replica is replaced once this drain ends (see `_drain`), and until
+            # then it proposes nothing under the old set.
+            self.validators = candidate.result.validator_set
+            self._replace_replica = True
+            log.warning(
+                "validator set changes at height %d: %d validators, hash %s",
                 height + 1,
+                len(self.validators.validators),
+                self.validators.hash().hex()[:16],
             )
         log.info(
             "decided node=%s height=%d txs=%d hash=%s",
@@ -292,7 +299,7 @@ class Node:
             )
 
     def get_value(self, request: ValueRequest) -> bytes | None:
-        if request.height != self.store.height + 1:
+        if request.height != self.store.height + 1 or self._replace_replica:
             return None
         if len(self.mempool) == 0 and not self.evidence_pool:
             due_ms = self.last_decided_ms + self.config.empty_block_interval_ms
@@ -340,6 +347,13 @@ class Node:
 
     def _drain(self) -> None:
         drain_ready(self.replica, self)
+        while self._replace_replica:
+            # A new validator set from this height on: a replica configured with it takes
+            # over, restoring from the write-ahead log whatever the old one recorded for
+            # this height, so nothing is ever signed twice.
+            self._replace_replica = False
+            self.replica = self._new_replica(load_wal_records(self.wal))
+            drain_ready(self.replica, self)
 
     def _arm_timer(self) -> None:
         assert self._loop is not None

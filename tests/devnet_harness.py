@@ -21,6 +21,7 @@ from contracts.testing import issue_body
 from ledger.crypto import SigningKey
 from ledger.types import Transaction
 from node import devnet
+from node.config import Address, NodeConfig, Peer, write_node_key
 
 POLL_S = 0.05
 
@@ -91,6 +92,51 @@ class Devnet:
             return int(str(self.status(index)["height"]))
         except httpx.HTTPError:
             return -1
+
+    def add_node(self, organisation: str) -> int:
+        """Configure (not start) one more node for `organisation`, dialling every node."""
+        index = len(self.nodes)
+        key = SigningKey.generate()
+        node_dir = self.directory / "nodes" / f"node{index}"
+        p2p_port, api_port = devnet.free_ports("127.0.0.1", 2)
+        config = NodeConfig(
+            path=node_dir / "node.toml",
+            name=f"node{index}-{organisation}",
+            key_file=node_dir / "node.key",
+            genesis_file=self.directory / "genesis.json",
+            data_dir=node_dir / "data",
+            p2p_listen=Address(host="127.0.0.1", port=p2p_port),
+            peers=tuple(
+                Peer(
+                    node_key=bytes.fromhex(str(node["node_key"])),
+                    address=Address.parse(node["p2p"], "p2p"),
+                )
+                for node in self.nodes
+            ),
+            api_listen=Address(host="127.0.0.1", port=api_port),
+        )
+        write_node_key(config.key_file, key)
+        config.path.write_text(config.to_toml())
+        self.nodes.append(
+            {
+                "name": config.name,
+                "organisation": organisation,
+                "config": str(config.path.relative_to(self.directory)),
+                "api_url": f"http://127.0.0.1:{api_port}",
+                "p2p": f"127.0.0.1:{p2p_port}",
+                "node_key": key.public_key.hex(),
+                "log": str((node_dir / "node.log").relative_to(self.directory)),
+                "pid": None,
+            }
+        )
+        devnet.write_manifest(self.directory, self.manifest)
+        return index
+
+    def admin_key(self, organisation: str) -> SigningKey:
+        orgs = self.manifest["organisations"]
+        assert isinstance(orgs, dict)
+        path = self.directory / orgs[organisation]["admin_key_file"]
+        return unlock(path, str(self.manifest["passphrase"]))
 
     def mempool_size(self, index: int) -> int:
         mempool = self.status(index)["mempool"]

@@ -17,7 +17,7 @@ import pytest
 
 from ledger.crypto import SigningKey
 from ledger.store import LedgerStore
-from ledger.types import SignedVote, Vote, VoteKind
+from ledger.types import SignedVote, Transaction, Vote, VoteKind
 from ledger.verify import verify_directory
 from network.consensus import encode_message
 from network.transport import PeerAddress, Transport, TransportConfig
@@ -237,3 +237,41 @@ def test_garbage_oversized_frames_and_forged_messages_do_not_stop_the_network(
         refused = net.status(index)["stats"]
         assert isinstance(refused, dict)
         assert refused["peer_messages_refused"] >= 5
+
+
+def test_governance_adds_a_validator_whose_votes_then_count(net: Devnet) -> None:
+    index = net.add_node("bank-sg")
+    new_key = bytes.fromhex(str(net.nodes[index]["node_key"]))
+    height = net.height(0)
+    proposal = Transaction.create(
+        net.admin_key("council"),
+        chain_id=net.chain_id,
+        kind="gov.propose",
+        nonce=1,
+        expiry_height=height + 1_000,
+        body={
+            "action": "validator.set",
+            "params": {"node_key": new_key, "organisation": "bank-sg", "power": 1},
+            "expiry_height": height + 1_000,
+        },
+    )
+    answer = net.submit(0, proposal)
+    assert answer.json()["code"] == "ok", answer.text
+    changed_at = int(answer.json()["height"])
+    net.restart_stopped()  # starts the new node: it syncs, then votes from `changed_at + 1`
+    wait_until(lambda: net.height(index) > changed_at, COMMIT_TIMEOUT_S, "the new node to sync")
+    # Five validators: a quorum is four. With one original validator down, blocks commit
+    # only if the new validator's votes count.
+    net.kill(0)
+    tx = net.bill("BL-FIVE-VALIDATORS")
+    answer = net.submit(1, tx)
+    assert answer.status_code == 200, answer.text
+    committed = int(answer.json()["height"])
+    assert committed > changed_at
+    net.restart_stopped()
+    wait_until(lambda: net.height(0) >= committed, COMMIT_TIMEOUT_S, "node 0 to rejoin")
+    # Node 1 decided that block while node 0 was down: its commit holds four signatures of
+    # validators 1, 2, 3 and the new one.
+    block = net.http.get(f"{net.url(1)}/v1/blocks/{committed}").json()
+    signers = {signature["validator"] for signature in block["commit"]["signatures"]}
+    assert new_key.hex() in signers
