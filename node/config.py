@@ -15,6 +15,7 @@
 
     [consensus]
     empty_block_interval_ms = 1000 # propose an empty block after this long with no work
+    block_interval_ms_min = 20     # with work, propose this long after the last block
 
 Nothing assumes loopback: each organisation's node lists its own addresses and its peers'.
 """
@@ -74,6 +75,7 @@ class NodeConfig:
     peers: tuple[Peer, ...] = ()
     api_listen: Address = field(default_factory=lambda: Address(host="127.0.0.1", port=8600))
     empty_block_interval_ms: int = 1000
+    block_interval_ms_min: int = 20
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -99,7 +101,7 @@ class NodeConfig:
         api = _table(document, "api", required=False)
         _known(api, "api.", {"listen"})
         consensus = _table(document, "consensus", required=False)
-        _known(consensus, "consensus.", {"empty_block_interval_ms"})
+        _known(consensus, "consensus.", {"empty_block_interval_ms", "block_interval_ms_min"})
         peers = []
         raw_peers = p2p.get("peers", [])
         if not isinstance(raw_peers, list):
@@ -118,6 +120,11 @@ class NodeConfig:
         interval = consensus.get("empty_block_interval_ms", 1000)
         if not isinstance(interval, int) or not 10 <= interval <= 600_000:
             raise ConfigError("consensus.empty_block_interval_ms: expected 10..600000")
+        interval_min = consensus.get("block_interval_ms_min", min(20, interval))
+        if not isinstance(interval_min, int) or not 0 <= interval_min <= interval:
+            raise ConfigError(
+                "consensus.block_interval_ms_min: expected 0..empty_block_interval_ms"
+            )
         return cls(
             path=path,
             name=_text(node, "name", "node.name"),
@@ -128,6 +135,7 @@ class NodeConfig:
             peers=tuple(peers),
             api_listen=Address.parse(api.get("listen", "127.0.0.1:8600"), "api.listen"),
             empty_block_interval_ms=interval,
+            block_interval_ms_min=interval_min,
         )
 
     def to_toml(self) -> str:
@@ -148,7 +156,10 @@ class NodeConfig:
                     ],
                 },
                 "api": {"listen": str(self.api_listen)},
-                "consensus": {"empty_block_interval_ms": self.empty_block_interval_ms},
+                "consensus": {
+                    "empty_block_interval_ms": self.empty_block_interval_ms,
+                    "block_interval_ms_min": self.block_interval_ms_min,
+                },
             }
         )
 

@@ -56,8 +56,10 @@ from network.consensus.messages import message_height
 from network.transport import PeerAddress, Transport, TransportConfig
 from network.wal import FileWal, load_wal_records, persist_wal_record
 from node.config import NodeConfig
+from node.events import BlockEvents, EventHub
 from node.execution import LedgerApplication
 from node.mempool import AdmissionError, Mempool, prepare
+from node.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class Node:
         self.evidence_pool: deque[DuplicateVoteEvidence] = deque(maxlen=EVIDENCE_POOL_MAX)
         self.peer_heights: dict[bytes, int] = {}
         self._pending_request: ValueRequest | None = None
+        self._proposal_timer: asyncio.TimerHandle | None = None
         self._replace_replica = False
         self._sync_requested_ms = 0
         self._deadlines: list[int] = []  # heap of timer deadlines the replica asked for
@@ -132,6 +135,13 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self.started_ms = clock_ms()
         self.last_decided_ms = self.started_ms
+        self.events = EventHub()  # committed blocks for the API's event streams
+        self.metrics = NodeMetrics(
+            height=lambda: self.store.height,
+            mempool_transactions=lambda: len(self.mempool),
+            mempool_bytes=lambda: self.mempool.size_bytes,
+            peers=lambda: len(self.transport.connected_peers()),
+        )
         self.stats: dict[str, int] = {
             "blocks_persisted": 0,
             "transactions_committed": 0,
@@ -162,6 +172,7 @@ class Node:
                 await task
         if self._timer is not None:
             self._timer.cancel()
+        self.events.close()
         await self.transport.close()
         self._verify_pool.shutdown(wait=True)
         for futures in self._waiters.values():
@@ -176,8 +187,12 @@ class Node:
     async def submit(self, data: bytes) -> Transaction:
         """Admit a transaction (AdmissionError if refused) and gossip it to the peers."""
         loop = asyncio.get_running_loop()
-        tx = await loop.run_in_executor(self._verify_pool, prepare, data, self.chain_id)
-        self.admit(tx, data, gossip=True)
+        try:
+            tx = await loop.run_in_executor(self._verify_pool, prepare, data, self.chain_id)
+            self.admit(tx, data, gossip=True)
+        except AdmissionError as exc:
+            self.metrics.admission_refused(exc.code.value)
+            raise
         return tx
 
     def admit(self, tx: Transaction, data: bytes, *, gossip: bool) -> None:
@@ -187,6 +202,8 @@ class Node:
                 Code.DUPLICATE_TRANSACTION, f"committed at height {location.height}"
             )
         added = self.mempool.admit(tx, data, self.store, self.store.height + 1)
+        if added:
+            self.metrics.transaction_admitted(tx.id, self.clock_ms())
         if added and gossip:
             self.transport.broadcast({"type": "tx", "data": data})
         if added:
@@ -262,6 +279,16 @@ class Node:
             for future in self._waiters.pop(tx_id, []):
                 if not future.done():
                     future.set_result(Committed(tx_id=tx_id, height=height, code=code))
+        self.metrics.block_persisted(tx_ids, codes, self.last_decided_ms)
+        self.events.publish(
+            BlockEvents(
+                height=height,
+                hash=decided.commit.block_hash,
+                time_ms=candidate.block.header.time_ms,
+                tx_count=len(tx_ids),
+                events=candidate.result.events,
+            )
+        )
         for evidence in candidate.block.evidence:
             log.warning(
                 "evidence committed height=%d offender=%s", height, evidence.offender.hex()[:16]
@@ -301,16 +328,11 @@ class Node:
     def get_value(self, request: ValueRequest) -> bytes | None:
         if request.height != self.store.height + 1 or self._replace_replica:
             return None
-        if len(self.mempool) == 0 and not self.evidence_pool:
-            due_ms = self.last_decided_ms + self.config.empty_block_interval_ms
-            if self.clock_ms() < due_ms:
-                self._pending_request = request
-                assert self._loop is not None
-                self._loop.call_later(
-                    (due_ms - self.clock_ms()) / 1000, self._fulfil_pending_request
-                )
-                return None
-        return self._build_value()
+        if self.clock_ms() >= self._proposal_due_ms():
+            return self._build_value()
+        self._pending_request = request
+        self._arm_proposal_timer()
+        return None
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -321,13 +343,33 @@ class Node:
         )
         return self.app.build(transactions, tuple(self.evidence_pool))
 
+    def _proposal_due_ms(self) -> int:
+        """When this node, as proposer, proposes: soon after the last block when there is
+        work (`block_interval_ms_min` lets a block gather what arrives meanwhile, and keeps
+        the event loop free for submissions between fsyncs), later when there is none."""
+        has_work = len(self.mempool) > 0 or bool(self.evidence_pool)
+        config = self.config
+        interval = config.block_interval_ms_min if has_work else config.empty_block_interval_ms
+        return self.last_decided_ms + interval
+
+    def _arm_proposal_timer(self) -> None:
+        assert self._loop is not None
+        if self._proposal_timer is not None:
+            self._proposal_timer.cancel()
+        delay_s = max(0, self._proposal_due_ms() - self.clock_ms()) / 1000
+        self._proposal_timer = self._loop.call_later(delay_s, self._fulfil_pending_request)
+
     def _fulfil_pending_request(self) -> None:
         request = self._pending_request
         if request is None:
             return
-        self._pending_request = None
         if request.height != self.store.height + 1:
+            self._pending_request = None
             return
+        if self.clock_ms() < self._proposal_due_ms():
+            self._arm_proposal_timer()
+            return
+        self._pending_request = None
         if self.replica.propose(request, self._build_value()):
             self._drain()
 
