@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench sim clean venv
+.PHONY: run demo test lint types unit bench sim clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +14,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: a local 4-validator network on LevelDB, in the foreground until Ctrl-C.
-# Its data stays in $(DEVNET_DIR); running it again resumes the same network.
+# The main job: a local 4-validator network on LevelDB with the demo trade walked through
+# it, then in the foreground until Ctrl-C. Its data stays in $(DEVNET_DIR); running it again
+# resumes the same network (and walks another trade).
 DEVNET_DIR ?= .devnet
 run: $(STAMP)
-	$(BIN)/tradeledger devnet up --dir $(DEVNET_DIR)
+	$(BIN)/tradeledger devnet up --dir $(DEVNET_DIR) --demo
+
+# The demo trade on a fresh network that is stopped afterwards; exits 0 when every step succeeded.
+demo: $(STAMP)
+	dir=$$(mktemp -d); status=0; \
+	$(BIN)/tradeledger devnet up --dir $$dir/devnet --detach --demo || status=$$?; \
+	$(BIN)/tradeledger devnet down --dir $$dir/devnet; rm -rf $$dir; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

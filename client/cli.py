@@ -2,6 +2,18 @@
 
 Each command prints one clear line on failure saying what went wrong and what to do, exits
 non-zero, and accepts `--json` where a script may read its output.
+
+    keys                          create and inspect member keys (encrypted at rest)
+    bl, coo, pay, customs         sign and submit document transactions, by role
+    member, gov                   organisation admins and governance
+    status, tx, block, validators, orgs, members, doc
+                                  read the ledger (documents through signed reads)
+    verify                        offline verification of an evidence bundle or a file
+    ledger verify                 check a node's data directory end to end
+
+Commands that talk to a node take --node URL (env TRADELEDGER_NODE), --key NAME and
+--keystore DIR (the key's passphrase from --passphrase-file, env TRADELEDGER_PASSPHRASE, or
+asked), and --json. The operator commands (genesis, node, devnet) are added by node/cli.py.
 """
 
 from __future__ import annotations
@@ -17,6 +29,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from client.cli_documents import GROUPS
+from client.cli_reads import COMMANDS
+from client.cli_support import (
+    DEFAULT_KEYSTORE,
+    EXIT_PROBLEM,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CliContext,
+    OneLineGroup,
+    keystore_option,
+)
 from client.keystore import (
     KEY_FILE_SUFFIX,
     KeyInfo,
@@ -27,15 +50,17 @@ from client.keystore import (
 )
 from ledger.verify import Report, verify_directory
 
-EXIT_PROBLEM = 1  # the thing checked is wrong (corrupt data, invalid proof)
-EXIT_USAGE = 2  # the command was used wrongly (click's own code for usage errors)
 T = TypeVar("T")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tradeledger")
 def main() -> None:
     """tradeledger: a shared, verifiable ledger of trade documents."""
+
+
+for _command in (*GROUPS, *COMMANDS):
+    main.add_command(_command)
 
 
 @main.group()
@@ -117,15 +142,6 @@ def _print_report(report: Report) -> None:
 
 # --- keys -----------------------------------------------------------------------------------
 
-DEFAULT_KEYSTORE = Path.home() / ".tradeledger" / "keys"
-keystore_option = click.option(
-    "--keystore",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_KEYSTORE,
-    show_default=True,
-    help="Directory of encrypted key files.",
-)
-
 
 @main.group()
 def keys() -> None:
@@ -191,3 +207,13 @@ def _keystore_call(call: Callable[[], T]) -> T:
     except KeystoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)
+
+
+__all__ = [
+    "DEFAULT_KEYSTORE",
+    "EXIT_PROBLEM",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "CliContext",
+    "main",
+]

@@ -123,7 +123,10 @@ def devnet_group() -> None:
 @click.option("--nodes", "node_count", default=4, show_default=True, type=click.IntRange(1, 5))
 @click.option("--chain-id", default="tradeledger-devnet", show_default=True)
 @click.option("--detach", is_flag=True, help="Leave the nodes running and return.")
-def devnet_up(directory: Path, node_count: int, chain_id: str, detach: bool) -> None:
+@click.option("--demo", "with_demo", is_flag=True, help="Walk the demo trade through it first.")
+def devnet_up(
+    directory: Path, node_count: int, chain_id: str, detach: bool, with_demo: bool
+) -> None:
     """Create (or resume) the devnet in DIR and start its nodes."""
     console = Console(stderr=True)
     try:
@@ -145,6 +148,10 @@ def devnet_up(directory: Path, node_count: int, chain_id: str, detach: bool) -> 
     for entry in devnet.nodes_of(manifest):
         click.echo(f"{entry['name']}: {entry['api_url']}/docs (pid {entry['pid']})")
     click.echo(f"manifest: {directory / devnet.DEVNET_FILE}")
+    if with_demo and not _run_demo(directory):
+        if not detach:
+            click.echo(f"stopped {devnet.stop_nodes(directory, manifest)} nodes", err=True)
+        sys.exit(EXIT_PROBLEM)
     if detach:
         click.echo(f"stop with: tradeledger devnet down --dir {directory}")
         return
@@ -164,6 +171,33 @@ def _interrupt_on(*signals: signal.Signals) -> None:
     background, and SIGTERM must stop the nodes too)."""
     for signum in signals:
         signal.signal(signum, signal.default_int_handler)
+
+
+@main.command("demo")
+@click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
+def demo_command(directory: Path) -> None:
+    """Walk the demo trade through the running devnet in DIR (every organisation on its own
+    key and node); exits 0 when every step succeeded."""
+    if not _run_demo(directory):
+        sys.exit(EXIT_PROBLEM)
+
+
+def _run_demo(directory: Path) -> bool:
+    """Walk the demo trade, printing each step; False (and one line saying why) if it failed."""
+    from client.errors import ClientError
+    from node.demo import DemoFailed, Step, run_demo
+
+    def say(step: Step) -> None:
+        click.echo(f"{step.number:>3}. {step.who:<11} {step.what}  [{step.detail}]")
+
+    click.echo("demo trade: ceramics from Delft to Singapore")
+    try:
+        steps = run_demo(directory, say)
+    except (DemoFailed, ClientError, DevnetError) as exc:
+        click.echo(f"error: the demo trade failed: {exc}", err=True)
+        return False
+    click.echo(f"demo trade complete: {len(steps)} steps, every one committed and verified")
+    return True
 
 
 @devnet_group.command("down")

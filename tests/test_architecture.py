@@ -82,3 +82,40 @@ def test_consensus_core_does_not_import_the_simulator_or_node() -> None:
     for path in python_files("network/consensus"):
         for module in imported_modules(path):
             assert not module.startswith(("network.sim", "node", "network.wal")), (path, module)
+
+
+CLIENT_MAY_NOT_IMPORT = frozenset({"contracts", "network", "node"})
+# Offline verification and the transaction bodies are pure: no network, clock or disk.
+PURE_CLIENT_MODULES = (
+    "client/verify.py",
+    "client/bundle_format.py",
+    "client/bodies.py",
+    "client/dcsa.py",
+    "client/errors.py",
+)
+
+
+def test_client_imports_only_the_ledger() -> None:
+    """client -> ledger only (DESIGN.md): the SDK, CLI and offline verification must work
+    without the node's code, so body shapes are written in client/bodies.py."""
+    files = python_files("client")
+    assert files
+    offenders = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in files
+        for module in imported_modules(path)
+        if module.split(".")[0] in CLIENT_MAY_NOT_IMPORT
+    }
+    assert not offenders, f"client imports beyond ledger: {sorted(offenders)}"
+
+
+@pytest.mark.parametrize("module", PURE_CLIENT_MODULES)
+def test_offline_verification_is_pure(module: str) -> None:
+    path = ROOT / module
+    offenders = {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] in FORBIDDEN | {"click", "rich"}
+        or name.startswith(("client.sdk", "client.cli"))
+    }
+    assert not offenders, f"{module} imports {sorted(offenders)}"

@@ -22,6 +22,7 @@ from ledger.verify import verify_directory
 from network.consensus import encode_message
 from network.transport import PeerAddress, Transport, TransportConfig
 from node.config import load_node_key
+from node.demo import run_demo
 from tests.devnet_harness import Devnet, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -75,6 +76,25 @@ def test_transactions_submitted_to_every_node_commit_everywhere(net: Devnet) -> 
         for tx_id, height in ids:
             answer = net.http.get(f"{net.url(node)}/v1/transactions/{tx_id}")
             assert answer.json()["height"] == height
+
+
+def test_the_demo_trade_over_real_http(net: Devnet) -> None:
+    steps = run_demo(net.directory)
+    assert [step.who for step in steps] == [
+        "carrier",
+        "chamber-nl",
+        "bank-sg",
+        "bank-nl",
+        "seller",
+        "buyer",
+        "customs-nl",
+        "customs-nl",
+        "buyer",
+        "carrier",
+        "anyone",
+        "buyer",
+    ]
+    assert "file matches: True" in steps[-1].detail
 
 
 def test_a_killed_validator_catches_up_and_nothing_committed_is_lost(net: Devnet) -> None:
