@@ -17,7 +17,6 @@ import click
 from rich.console import Console
 from rich.table import Column, Table
 
-from client.bundle_format import BUNDLE_FORMAT
 from client.cli_documents import DOCUMENT
 from client.cli_support import (
     EXIT_PROBLEM,
@@ -29,6 +28,7 @@ from client.cli_support import (
 from client.errors import InvalidArgument
 from client.verify import BundleReport, check_bundle
 from ledger import crypto
+from ledger.bundle import BUNDLE_FORMAT
 from ledger.errors import LedgerError
 from ledger.types import Genesis
 

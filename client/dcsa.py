@@ -1,8 +1,8 @@
 """Mapping a DCSA eBL 3.0 transport document into a ``bl.issue`` transaction body.
 
 This is the carrier's side of issuing a bill, so it lives in the client (which may import
-only `ledger`). It is the same mapping as `contracts/dcsa.py`, which no contract uses: that
-copy should go, with tests/test_contracts_dcsa.py pointed here.
+only `ledger`); tests/test_contracts_dcsa.py shows every DCSA example maps into a body the
+contract accepts.
 
 The ledger keeps what identifies the bill and what its holders, banks and customs check
 (parties, route, goods with HS codes, packages and weights, dates, freight terms) and binds

@@ -44,7 +44,6 @@ from client.bodies import (
     Party,
     PaymentReferences,
 )
-from client.bundle_format import commit_from_json, header_from_json, hex_bytes
 from client.errors import (
     ApiError,
     ClientError,
@@ -57,14 +56,17 @@ from client.errors import (
 )
 from client.verify import BundleReport, verify_bundle
 from ledger import crypto, merkle
+from ledger.bundle import commit_from_json, header_from_json, hex_bytes
 from ledger.codec import Value, encode
 from ledger.crypto import Domain, SigningKey
 from ledger.errors import LedgerError
+from ledger.signed_read import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    read_request_payload,
+)
 from ledger.types import Commit, Genesis, Header, Transaction
-
-HEADER_KEY = "X-TL-Key"
-HEADER_TIMESTAMP = "X-TL-Timestamp"
-HEADER_SIGNATURE = "X-TL-Signature"
 
 TIMEOUT_S_DEFAULT = 30.0  # connect/read timeout of one HTTP request
 WAIT_COMMIT_MS_DEFAULT = 10_000  # how long a submission waits for commit (node caps at 30 s)
@@ -872,21 +874,6 @@ class Client:
             raise ProtocolError(
                 f"{method} {path}: the node answered {response.status_code} without JSON"
             ) from None
-
-
-def read_request_payload(
-    *, key: bytes, method: str, target: str, body: bytes, timestamp_ms: int
-) -> bytes:
-    """The canonical payload a signed read's signature covers (before `sign_bytes`)."""
-    return encode(
-        {
-            "body_sha256": crypto.sha256(body),
-            "key": key,
-            "method": method,
-            "path": target,
-            "timestamp_ms": timestamp_ms,
-        }
-    )
 
 
 # --- answers ------------------------------------------------------------------------------------

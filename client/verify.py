@@ -40,9 +40,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from client.bundle_format import Bundle, BundleEntry, bundle_from_json
 from client.errors import BundleInvalid
 from ledger import crypto, merkle
+from ledger.bundle import Bundle, BundleEntry, bundle_from_json
 from ledger.codec import Value
 from ledger.crypto import Domain
 from ledger.errors import BadSignature, LedgerError, ValidationError

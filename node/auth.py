@@ -30,16 +30,19 @@ from dataclasses import dataclass
 from contracts.identity import resolve_sender
 from contracts.visibility import Reader
 from ledger import crypto
-from ledger.codec import encode
 from ledger.codes import Code
-from ledger.crypto import Domain, SigningKey
+from ledger.crypto import Domain
 from ledger.errors import BadSignature
+from ledger.signed_read import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    read_request_payload,
+    sign_read_request,
+)
 from ledger.state import StateView
 from node.reads import ApiError
 
-HEADER_KEY = "X-TL-Key"
-HEADER_TIMESTAMP = "X-TL-Timestamp"
-HEADER_SIGNATURE = "X-TL-Signature"
 CLOCK_SKEW_MS_MAX = 60_000  # a request's timestamp may differ this much from the node's clock
 # Accepted signatures remembered to refuse replays. Each stays until its timestamp leaves the
 # window (at most 2 * CLOCK_SKEW_MS_MAX after it was accepted). When more requests than this
@@ -47,46 +50,6 @@ CLOCK_SKEW_MS_MAX = 60_000  # a request's timestamp may differ this much from th
 # refused as `request_expired`: a replay is never accepted, even under a flood.
 REPLAY_CACHE_ENTRIES_MAX = 100_000
 TIMESTAMP_DIGITS_MAX = 15
-
-
-def read_request_payload(
-    *, key: bytes, method: str, target: str, body: bytes, timestamp_ms: int
-) -> bytes:
-    """The canonical payload a read request's signature covers (before `sign_bytes`)."""
-    return encode(
-        {
-            "body_sha256": crypto.sha256(body),
-            "key": key,
-            "method": method,
-            "path": target,
-            "timestamp_ms": timestamp_ms,
-        }
-    )
-
-
-def sign_read_request(
-    signing_key: SigningKey,
-    chain_id: str,
-    *,
-    method: str,
-    target: str,
-    timestamp_ms: int,
-    body: bytes = b"",
-) -> dict[str, str]:
-    """The three headers of a signed read (used by tests and tools; the SDK has its own)."""
-    payload = read_request_payload(
-        key=signing_key.public_key,
-        method=method,
-        target=target,
-        body=body,
-        timestamp_ms=timestamp_ms,
-    )
-    signature = signing_key.sign(Domain.READ_REQUEST, chain_id, payload)
-    return {
-        HEADER_KEY: signing_key.public_key.hex(),
-        HEADER_TIMESTAMP: str(timestamp_ms),
-        HEADER_SIGNATURE: signature.hex(),
-    }
 
 
 def request_target(raw_path: bytes, query_string: bytes) -> str:

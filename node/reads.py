@@ -22,15 +22,15 @@ from contracts.visibility import (
     may_see_event,
     may_see_members,
 )
-from ledger.codec import Value
+from ledger.bundle import BUNDLE_FORMAT, bundle_entry, bundle_to_json
+from ledger.bundle import value_to_json as to_json
 from ledger.merkle import MerkleError
-from ledger.types import Block, Transaction
+from ledger.types import Transaction
 
 if TYPE_CHECKING:
     from node.events import BlockEvents
     from node.runtime import Node
 
-BUNDLE_FORMAT = "tradeledger-bundle/1"
 _HEX_ID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -49,17 +49,6 @@ class ApiError(Exception):
         if self.tx is not None:
             body["tx"] = self.tx.hex()
         return body
-
-
-def to_json(value: Value) -> Any:
-    """A canonical value as JSON: bytes as lowercase hex."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: to_json(item) for key, item in value.items()}
-    return value
 
 
 def parse_hex_id(text: str, what: str) -> bytes:
@@ -269,42 +258,17 @@ class Reads:
             tx = event.get("tx")
             if isinstance(tx, str) and tx not in tx_ids:
                 tx_ids.append(tx)
-        blocks: dict[int, Block] = {}
         entries = []
         for tx_hex in tx_ids:
-            location = self.store.transaction_location(bytes.fromhex(tx_hex))
-            assert location is not None, f"history names an unknown transaction {tx_hex}"
-            height = location.height
-            if height not in blocks:
-                stored = self.store.block(height)
-                assert stored is not None
-                blocks[height] = stored
-            block = blocks[height]
-            commit = self.store.commit(height)
-            codes = self.store.result_codes(height)
-            assert commit is not None
-            assert codes is not None
-            proof = self.store.log.inclusion_proof(location.log_index, block.header.log_size)
-            entries.append(
-                {
-                    "transaction": block.transactions[location.index].hex(),
-                    "height": height,
-                    "index_in_block": location.index,
-                    "log_index": location.log_index,
-                    "codes": list(codes),
-                    "header": to_json(block.header.to_value()),
-                    "commit": to_json(commit.to_value()),
-                    "inclusion_proof": [node.hex() for node in proof],
-                }
-            )
-        return {
-            "format": BUNDLE_FORMAT,
-            "chain_id": self.node.chain_id,
-            "genesis_hash": self.store.genesis.hash().hex(),
-            "document_id": document.id,
-            "document": to_json(document.to_value()),
-            "entries": entries,
-        }
+            entry = bundle_entry(self.store, bytes.fromhex(tx_hex))
+            assert entry is not None, f"history names an unknown transaction {tx_hex}"
+            entries.append(entry)
+        return bundle_to_json(
+            genesis=self.store.genesis,
+            document_id=document.id,
+            document=to_json(document.to_value()),
+            entries=entries,
+        )
 
     # --- organisations (signed reads) ----------------------------------------------------------
 

@@ -88,7 +88,6 @@ CLIENT_MAY_NOT_IMPORT = frozenset({"contracts", "network", "node"})
 # Offline verification and the transaction bodies are pure: no network, clock or disk.
 PURE_CLIENT_MODULES = (
     "client/verify.py",
-    "client/bundle_format.py",
     "client/bodies.py",
     "client/dcsa.py",
     "client/errors.py",

@@ -2,7 +2,7 @@
 
 The bundles are assembled from a real `LedgerStore` holding blocks made the way
 `tests/chain.ChainBuilder` makes them (real signatures, real Merkle log), with
-`client.bundle_format` — the same code the node serves bundles with. Then every field of
+`ledger.bundle` — the same code the node serves bundles with. Then every field of
 every entry is altered in turn, and each alteration must be refused, naming the entry.
 """
 
@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from client.bundle_format import (
+from client.errors import BundleInvalid
+from client.verify import BundleReport, check_bundle, verify_bundle
+from ledger import crypto
+from ledger.bundle import (
     BundleEntry,
     bundle_entry,
     bundle_from_json,
@@ -27,9 +30,6 @@ from client.bundle_format import (
     header_from_json,
     header_to_json,
 )
-from client.errors import BundleInvalid
-from client.verify import BundleReport, check_bundle, verify_bundle
-from ledger import crypto
 from ledger.crypto import Domain
 from ledger.store import LedgerStore
 from ledger.types import Commit, CommitSignature, Genesis, Transaction, Validator, ValidatorSet

@@ -15,7 +15,6 @@ import pytest
 from client import bodies, dcsa
 from client.bodies import Bill, CertificateGoodsItem, Party
 from client.errors import InvalidArgument
-from contracts import dcsa as contracts_dcsa
 from contracts import queries
 from contracts.testing import Network, seeded_key, sha
 from ledger.codec import Value
@@ -285,29 +284,6 @@ TRANSPORTS: dict[str, Any] = {
     "portOfDischarge": {"UNLocationCode": "SGSIN"},
     "vesselVoyages": [{"vesselName": "MSC Gülsün", "carrierExportVoyageNumber": "402E"}],
 }
-
-
-@pytest.mark.parametrize(
-    "path", sorted((DCSA / "conformance-gateway").glob("ebl-api-*.json")), ids=lambda p: p.stem
-)
-def test_client_dcsa_mapping_equals_the_contracts_copy(path: Path) -> None:
-    text = dcsa.fill_template(path.read_text(encoding="utf-8"), PLACEHOLDERS)
-    document = dcsa.find_transport_document(dcsa.load_json(text))
-    mine = dcsa.IssueDetails(
-        issue_to="seller",
-        document_sha256=sha(text),
-        transports=TRANSPORTS,
-        issue_date="2026-01-01",
-        reference="TDR-1",
-    )
-    theirs = contracts_dcsa.IssueDetails(
-        issue_to="seller",
-        document_sha256=sha(text),
-        transports=TRANSPORTS,
-        issue_date="2026-01-01",
-        reference="TDR-1",
-    )
-    assert dcsa.issue_body(document, mine) == contracts_dcsa.issue_body(document, theirs)
 
 
 # --- refusals before signing -------------------------------------------------------------------

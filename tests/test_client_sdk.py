@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from client.bundle_format import commit_to_json, header_to_json
 from client.errors import (
     ApiError,
     BundleInvalid,
@@ -30,6 +29,7 @@ from client.errors import (
 from client.sdk import NONCE_RANDOM_BITS, Client, read_request_payload
 from contracts.testing import Network
 from ledger import crypto, merkle
+from ledger.bundle import commit_to_json, header_to_json
 from ledger.codec import decode
 from ledger.crypto import Domain, SigningKey
 from ledger.types import Transaction

@@ -1,5 +1,5 @@
 """Every DCSA transport document example and conformance template maps into an accepted
-``bl.issue`` (contracts/dcsa.py)."""
+``bl.issue`` (client/dcsa.py, which carriers use to build the transaction)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from contracts import dcsa, queries
+from client import dcsa
+from contracts import queries
 from contracts.testing import Network
 from ledger.crypto import sha256
 

@@ -9,8 +9,7 @@ the transaction in the log of `header.log_size` transactions under `header.log_r
 
 This module depends on `ledger` only, so the node serves exactly what the client parses:
 the node builds entries with `bundle_entry(store, tx_id)` and the document with
-`bundle_to_json(...)`; the client reads it with `bundle_from_json(...)`. (It belongs in
-`ledger/`; it lives here until the ledger core takes it.)
+`bundle_to_json(...)`; the client reads it with `bundle_from_json(...)`.
 
 JSON: bytes are lowercase hex, integers are JSON integers, and every map is read strictly:
 a missing, unknown or mistyped field raises `ledger.errors.ValidationError` naming its path
