@@ -148,6 +148,12 @@ def devnet_up(
     for entry in devnet.nodes_of(manifest):
         click.echo(f"{entry['name']}: {entry['api_url']}/docs (pid {entry['pid']})")
     click.echo(f"manifest: {directory / devnet.DEVNET_FILE}")
+    first = devnet.nodes_of(manifest)[0]
+    click.echo(
+        f"for the CLI: export TRADELEDGER_NODE={first['api_url']} "
+        f"TRADELEDGER_PASSPHRASE={manifest['passphrase']}; "
+        f"keys in --keystore {directory / 'keys'}"
+    )
     if with_demo and not _run_demo(directory):
         if not detach:
             click.echo(f"stopped {devnet.stop_nodes(directory, manifest)} nodes", err=True)
