@@ -6,6 +6,12 @@ that links to the one it corrects (``links.corrects``), a revocation a new recor
 Statuses: ``attested`` -> ``confirmed``; either -> ``corrected`` or ``revoked`` (final).
 Amounts are integer minor units of an ISO 4217 currency; the payment reference is the SWIFT
 gpi UETR (one current attestation per UETR).
+
+An attestation or correction that references a bill of lading or a certificate of origin
+(``references.bill_of_lading``, ``references.certificate_of_origin``) makes its attesting
+and beneficiary banks parties of that document, and appends to the document's history an
+event pointing to it (``detail.attestation``), as a customs decision does for the documents
+it lists. Parties are never removed: a later correction or revocation leaves them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ from ledger.types import Role
 
 DIRECTIONS = ("sent", "received")  # the attesting bank made (debtor agent) or received it
 AMOUNT_MINOR_MAX = 10**18
+# The ledger documents an attestation may reference (name under `references` and `links`),
+# each of which gains the attestation's banks as parties.
+LINKED_FAMILIES = {
+    "bill_of_lading": FAMILY_BILL_OF_LADING,
+    "certificate_of_origin": FAMILY_CERTIFICATE_OF_ORIGIN,
+}
 _ACTIVE = (RecordStatus.ATTESTED, RecordStatus.CONFIRMED)
 
 
@@ -134,12 +146,8 @@ def _new_attestation(
         return rejected(Code.FILE_HASH_TAKEN)
     references = body.payment.get("references")
     assert isinstance(references, dict)
-    families = {
-        "bill_of_lading": FAMILY_BILL_OF_LADING,
-        "certificate_of_origin": FAMILY_CERTIFICATE_OF_ORIGIN,
-    }
     links: dict[str, str] = {}
-    for name, family in families.items():
+    for name, family in LINKED_FAMILIES.items():
         linked = references.get(name)
         if isinstance(linked, str):
             document = call.changes.document(linked)
@@ -176,11 +184,25 @@ def _new_attestation(
     return document
 
 
+def _join_linked_documents(call: Call, attestation: Document) -> None:
+    """Make the attestation's banks parties of the documents it references; each gains a
+    history event pointing to the attestation."""
+    for name in sorted(LINKED_FAMILIES):
+        linked = attestation.links.get(name)
+        if linked is None:
+            continue
+        document = call.changes.document(linked)
+        assert document is not None, f"linked {name} {linked} vanished after it was checked"
+        parties = tuple(sorted({*document.parties, *attestation.parties}))
+        call.record(replace(document, parties=parties), {"attestation": attestation.id})
+
+
 def attest(call: Call, body: Attest) -> TxOutcome:
     document = _new_attestation(call, body, record_type="attestation", previous=None)
     if isinstance(document, TxOutcome):
         return document
     stored = call.record(document)
+    _join_linked_documents(call, stored)
     return call.done(_event(call, stored))
 
 
@@ -230,6 +252,7 @@ def correct(call: Call, body: Correct) -> TxOutcome:
         {"corrected_by": new.id},
     )
     stored = call.record(new, {"corrects": old.id})
+    _join_linked_documents(call, stored)
     return call.done(_event(call, stored))
 
 

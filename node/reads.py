@@ -15,13 +15,7 @@ from typing import TYPE_CHECKING, Any
 from contracts import queries
 from contracts.identity import KeyRecord, OrganisationRecord, load_key
 from contracts.records import FAMILIES, FAMILY_BILL_OF_LADING, Document, load_document
-from contracts.visibility import (
-    Reader,
-    ReferenceIndex,
-    may_see_document,
-    may_see_event,
-    may_see_members,
-)
+from contracts.visibility import Reader, may_see_document, may_see_event, may_see_members
 from ledger.bundle import BUNDLE_FORMAT, bundle_entry, bundle_to_json
 from ledger.bundle import value_to_json as to_json
 from ledger.merkle import MerkleError
@@ -63,7 +57,6 @@ class Reads:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.store = node.store
-        self.index = ReferenceIndex()
 
     # --- node and transactions ---------------------------------------------------------------
 
@@ -250,8 +243,10 @@ class Reads:
 
     def bundle(self, reader: Reader, document_id: str) -> dict[str, Any]:
         """The evidence bundle (`tradeledger-bundle/1`, docs/api.md) of a visible document:
-        every transaction in its history, each with its block's header, commit, result
-        codes and the transaction's inclusion proof under that header's log root."""
+        every transaction in its history whose inclusion proof the reader may get (a payment
+        attestation referencing a bill is in the bill's history, but only its banks may see
+        it), each with its block's header, commit, result codes and the transaction's
+        inclusion proof under that header's log root."""
         document = self._visible_document(reader, document_id)
         tx_ids: list[str] = []
         for event in queries.document_history(self.store, document.id):
@@ -262,7 +257,8 @@ class Reads:
         for tx_hex in tx_ids:
             entry = bundle_entry(self.store, bytes.fromhex(tx_hex))
             assert entry is not None, f"history names an unknown transaction {tx_hex}"
-            entries.append(entry)
+            if self._may_see_transaction(reader, Transaction.decode(entry.transaction)):
+                entries.append(entry)
         return bundle_to_json(
             genesis=self.store.genesis,
             document_id=document.id,
@@ -329,8 +325,7 @@ class Reads:
                 if _HEX_ID.fullmatch(event.subject)
                 else None
             )
-            referencing = () if document is None else self._referencing(document.id)
-            if may_see_event(reader, event.parties, document, referencing):
+            if may_see_event(reader, event.parties, document):
                 visible.append(
                     {
                         "height": block.height,
@@ -344,7 +339,7 @@ class Reads:
     # --- visibility --------------------------------------------------------------------------
 
     def may_see(self, reader: Reader, document: Document) -> bool:
-        return may_see_document(reader, document, self._referencing(document.id))
+        return may_see_document(reader, document)
 
     def _visible_document(self, reader: Reader, document_id: str) -> Document:
         if _HEX_ID.fullmatch(document_id) is None:
@@ -355,22 +350,6 @@ class Reads:
         if not self.may_see(reader, document):
             raise _forbidden("this document")
         return document
-
-    def _referencing(self, document_id: str) -> list[Document]:
-        self._catch_up()
-        records = []
-        for record_id in self.index.referencing(document_id):
-            record = load_document(self.store, record_id)
-            assert record is not None, f"indexed record {record_id} is missing"
-            records.append(record)
-        return records
-
-    def _catch_up(self) -> None:
-        """Feed the reference index the blocks persisted since it last looked."""
-        for height in range(self.index.height + 1, self.store.height + 1):
-            writes = self.store.block_writes(height)
-            assert writes is not None, f"state changes of block {height} are missing"
-            self.index.apply(height, writes)
 
     def _may_see_transaction(self, reader: Reader, tx: Transaction) -> bool:
         """Sent by the reader's organisation, or about a document the reader may see (the

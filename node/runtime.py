@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import contracts
 from contracts.queries import transaction_result
-from ledger.codec import Value
+from ledger.codec import CodecLimits, Value
 from ledger.codes import Code
 from ledger.crypto import SigningKey
 from ledger.errors import LedgerError
@@ -52,8 +52,8 @@ from network.consensus import (
     encode_message,
     verify_message,
 )
-from network.consensus.messages import message_height
-from network.transport import PeerAddress, Transport, TransportConfig
+from network.consensus.messages import MESSAGE_SIZE_BYTES_MAX, message_height
+from network.transport import PeerAddress, Transport, TransportConfig, TransportLimits
 from network.wal import FileWal, load_wal_records, persist_wal_record
 from node.config import NodeConfig
 from node.events import BlockEvents, EventHub
@@ -65,7 +65,13 @@ log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 1000
 SYNC_BATCH_BLOCKS = 32  # blocks per get_blocks answer
-SYNC_BATCH_BYTES_MAX = 8 * 1024 * 1024  # and at most this many bytes of them
+SYNC_BATCH_BYTES_MAX = MESSAGE_SIZE_BYTES_MAX  # and at most this many bytes (at least one block)
+# What one peer frame may hold: a proposal carrying a full block (a value up to the consensus
+# limit inside a bytes field), or a block-sync answer of SYNC_BATCH_BYTES_MAX plus one block.
+PEER_CODEC_LIMITS = CodecLimits(
+    frame_size_bytes_max=2 * MESSAGE_SIZE_BYTES_MAX + 64 * 1024,
+    string_length_bytes_max=MESSAGE_SIZE_BYTES_MAX,
+)
 SYNC_REQUEST_TIMEOUT_MS = 5000  # ask another peer after this long without an answer
 EVIDENCE_POOL_MAX = 64
 COMMIT_WAITERS_MAX = 10_000
@@ -116,6 +122,7 @@ class Node:
                     PeerAddress(node_key=p.node_key, host=p.address.host, port=p.address.port)
                     for p in config.peers
                 ),
+                limits=TransportLimits(codec=PEER_CODEC_LIMITS),
             ),
             allowed=lambda: frozenset(v.node_key for v in self.validators.validators),
             on_message=self._on_peer_message,

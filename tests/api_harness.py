@@ -202,10 +202,10 @@ async def trade(api: Api) -> None:
     api.transactions.update(api.documents)
 
 
-# Who may see each scenario document (the rules of contracts/visibility.py):
-#   bill        parties carrier, seller; banks bank and bank2 through the attestation
-#   certificate parties chamber, seller, and customs (it recorded a decision on it)
-#   payment     parties bank (attester) and bank2 (beneficiary bank)
+# Who may see each scenario document: its parties (contracts/visibility.py):
+#   bill        carrier, seller; bank and bank2 (the attestation referencing it made them parties)
+#   certificate chamber, seller, and customs (it recorded a decision on it)
+#   payment     bank (attester) and bank2 (beneficiary bank)
 #   decision    customs and the certificate's parties
 SEES = {
     "bill": {"carrier", "seller", "bank", "bank2"},

@@ -120,7 +120,9 @@ def test_documents_history_lookup_bundle_and_file_check(tmp_path: Path) -> None:
 
             history = (await api.read("carrier", f"/v1/documents/{bill}/history")).json()
             assert history["document"]["id"] == bill
-            assert [event["action"] for event in history["events"]] == ["bl.issue"]
+            # the payment attestation referencing the bill made its banks parties of it
+            assert [event["action"] for event in history["events"]] == ["bl.issue", "pay.attest"]
+            assert history["events"][1]["detail"] == {"attestation": api.documents["payment"]}
             assert [entry["action"] for entry in history["endorsement_chain"]] == ["ISSUE"]
             certificate = api.documents["certificate"]
             coo_history = await api.read("chamber", f"/v1/documents/{certificate}/history")

@@ -9,13 +9,15 @@ lookup by a guessable reference) with no document content in the body.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from client.verify import verify_bundle
 from contracts.testing import Network, seeded_key
 from contracts.visibility import Reader
 from ledger.crypto import Domain
-from ledger.types import Role
+from ledger.types import Role, Transaction
 from node.auth import (
     HEADER_KEY,
     HEADER_SIGNATURE,
@@ -258,8 +260,41 @@ def test_banks_see_what_their_payments_reference_and_no_more(tmp_path: Path) -> 
             assert (await api.read("bank2", f"/v1/documents/{bill}/bundle")).status_code == 200
             # the attestation links the bill only: the certificate stays out of sight
             assert (await api.read("bank", f"/v1/documents/{certificate}")).status_code == 403
+            # the banks are parties of the bill now; the payment is still theirs alone
+            record = (await api.read("carrier", f"/v1/documents/{bill}")).json()
+            assert record["parties"] == ["bank", "bank2", "carrier", "seller"]
 
     run(body())
+
+
+def test_a_bundle_carries_only_the_transactions_the_reader_may_see(tmp_path: Path) -> None:
+    """The bill's history points to the payment attestation that references it; the bill's
+    bundle carries that transaction (and so the payment's content) to the banks only, and
+    verifies offline either way."""
+
+    async def body() -> None:
+        async with running_api(tmp_path) as api:
+            await trade(api)
+            bill, payment = api.documents["bill"], api.documents["payment"]
+            for organisation in ("bank", "bank2", "carrier", "seller"):
+                sees_payment = organisation in ("bank", "bank2")
+                history = (await api.read(organisation, f"/v1/documents/{bill}/history")).json()
+                assert [e["action"] for e in history["events"]] == ["bl.issue", "pay.attest"]
+                bundle = (await api.read(organisation, f"/v1/documents/{bill}/bundle")).json()
+                report = verify_bundle(bundle, api.net.genesis)
+                kinds = ["bl.issue", "pay.attest"] if sees_payment else ["bl.issue"]
+                assert [entry.kind for entry in report.entries] == kinds, organisation
+                assert ("INV-1" in str(_bodies(bundle))) == sees_payment, organisation
+                proof = await api.read(organisation, f"/v1/proofs/inclusion?tx={payment}")
+                assert proof.status_code == (200 if sees_payment else 403), organisation
+
+    run(body())
+
+
+def _bodies(bundle: dict[str, Any]) -> list[Any]:
+    return [
+        Transaction.decode(bytes.fromhex(entry["transaction"])).body for entry in bundle["entries"]
+    ]
 
 
 def test_member_lists_are_for_their_own_organisation_and_governance(tmp_path: Path) -> None:

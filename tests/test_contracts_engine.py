@@ -22,6 +22,23 @@ def scenario(net: Network) -> list[list[Transaction]]:
     """Blocks of transactions touching every family, including rejected ones."""
     bill = net.tx("carrier", "bl.issue", issue_body("BL-D1", "seller", to_order=True))
     doc = bill.id.hex()
+    payment = {
+        "reference": "PAY-D1",
+        "uetr": "8a562c67-ca16-48ba-b074-65581be6f001",
+        "beneficiary_bank": "bank2",
+        "direction": "sent",
+        "payer": {"name": "Buyer Inc"},
+        "payee": {"name": "Seller BV"},
+        "payer_bank_bic": "DEUTDEFF",
+        "payee_bank_bic": "ABNANL2A",
+        "amount_minor": 1_250_000,
+        "currency": "EUR",
+        "value_date": "2026-01-02",
+        "references": {"bill_of_lading": doc},
+    }
+    attestation = net.tx("bank", "pay.attest", payment)
+    correction_body = {"document": attestation.id.hex(), **payment, "amount_minor": 1_250_100}
+    correction = net.tx("bank", "pay.correct", correction_body)
     blocks = [
         [bill, net.tx("seller", "bl.issue", issue_body("BL-D2", "buyer", to_order=False))],
         [
@@ -39,8 +56,8 @@ def scenario(net: Network) -> list[list[Transaction]]:
                 {"document": doc, "recipient": "buyer", "offer_expiry_height": 5},
             )
         ],
-        [],
-        [],  # the offer lapses here
+        [attestation],  # bank and bank2 become parties of the bill
+        [correction],  # the offer lapses here (before the correction runs)
         [net.tx("bank", "bl.surrender", {"document": doc, "purpose": "delivery"})],
         [net.tx("carrier", "bl.surrender_accept", {"document": doc})],
         [
@@ -86,6 +103,7 @@ def test_scenario_codes() -> None:
     codes = [net.block(txs).code_values() for txs in blocks]
     assert codes[0] == ("ok", "role_not_allowed")
     assert codes[2] == ("ok", "duplicate_transaction")
+    assert codes[4:6] == [("ok",), ("ok",)]
     assert codes[-1] == ("ok", "organisation_suspended")
     history = queries.document_history(net.state, blocks[0][0].id.hex())
     assert [event["action"] for event in history] == [
@@ -93,7 +111,9 @@ def test_scenario_codes() -> None:
         "bl.transfer",
         "bl.accept",
         "bl.transfer",
+        "pay.attest",
         "bl.lapse",
+        "pay.correct",
         "bl.surrender",
         "bl.surrender_accept",
     ]

@@ -13,6 +13,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import msgpack
 import pytest
 
 from ledger.crypto import SigningKey
@@ -76,6 +77,45 @@ def test_transactions_submitted_to_every_node_commit_everywhere(net: Devnet) -> 
         for tx_id, height in ids:
             answer = net.http.get(f"{net.url(node)}/v1/transactions/{tx_id}")
             assert answer.json()["height"] == height
+
+
+def test_a_block_larger_than_a_mebibyte_commits(net: Devnet) -> None:
+    # A proposal carries its whole block inside one peer frame: blocks up to the consensus
+    # size limit must cross the transport (a 1 MiB codec default once stalled the network).
+    key = net.member_key("seller")
+    height = net.height(0)
+    txs = [
+        Transaction.create(
+            key,
+            chain_id=net.chain_id,
+            kind="bl.transfer",
+            nonce=index + 1,
+            expiry_height=height + 1_000,
+            body={"padding": bytes([index]) * 60_000},  # refused by the contract, still committed
+        )
+        for index in range(30)
+    ]
+    answer = net.http.post(
+        f"{net.url(0)}/v1/transactions/batch",
+        content=msgpack.packb([tx.encode() for tx in txs]),
+        headers={"content-type": "application/msgpack"},
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert all("error" not in item for item in answer.json()["results"])
+
+    def all_committed() -> bool:
+        return all(
+            net.http.get(f"{net.url(3)}/v1/transactions/{tx.id.hex()}").json().get("status")
+            == "committed"
+            for tx in txs
+        )
+
+    wait_until(all_committed, COMMIT_TIMEOUT_S, "30 large transactions to commit everywhere")
+    heights = {
+        net.http.get(f"{net.url(0)}/v1/transactions/{tx.id.hex()}").json()["height"] for tx in txs
+    }
+    sizes = [net.http.get(f"{net.url(0)}/v1/blocks/{h}").json() for h in heights]
+    assert any(block["transactions"] >= 18 for block in sizes), "no block above 1 MiB was built"
 
 
 def test_the_demo_trade_over_real_http(net: Devnet) -> None:
