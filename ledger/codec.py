@@ -51,7 +51,12 @@ DEFAULT_LIMITS = CodecLimits()
 
 def encode(value: Value) -> bytes:
     """The canonical encoding of `value`. Raises EncodeError for anything outside the model."""
-    packed: bytes = _PACKER.pack(_canonical(value, depth=0))
+    try:
+        packed: bytes = _PACKER.pack(_canonical(value, depth=0))
+    except EncodeError:
+        raise
+    except TypeError as exc:  # sorting a map whose keys are not all text
+        raise EncodeError(f"map keys must all be text: {exc}") from None
     return packed
 
 
@@ -101,24 +106,37 @@ _DEPTH_ENCODE_MAX = 64
 
 def _canonical(value: Value, depth: int) -> Value:
     """A copy of `value` in which every map is in sorted key order and tuples are lists."""
-    if depth > _DEPTH_ENCODE_MAX:
-        raise EncodeError(f"value nested deeper than {_DEPTH_ENCODE_MAX}")
-    if value is None or type(value) in (bool, bytes, str):
+    kind = type(value)
+    if kind is str or kind is bytes or kind is bool or value is None:
         return value
-    if type(value) is int:
+    if kind is int:
+        assert isinstance(value, int)
         if not INT_MIN <= value <= INT_MAX:
             raise EncodeError(f"integer {value} outside [-2**63, 2**64-1]")
         return value
-    if type(value) in (list, tuple):
-        assert isinstance(value, list | tuple)
-        return [_canonical(item, depth + 1) for item in value]
-    if type(value) is dict:
+    if depth > _DEPTH_ENCODE_MAX:
+        raise EncodeError(f"value nested deeper than {_DEPTH_ENCODE_MAX}")
+    if kind is dict:
         assert isinstance(value, dict)
-        for key in value:
+        keys = sorted(value)  # TypeError for mixed key types is turned into EncodeError below
+        for key in keys:
             if type(key) is not str:
                 raise EncodeError(f"map key {key!r} is not text")
-        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
-    raise EncodeError(f"{type(value).__name__} has no canonical encoding (no floats, no objects)")
+        return {key: _canonical(value[key], depth + 1) for key in keys}
+    if kind is list or kind is tuple:
+        assert isinstance(value, list | tuple)
+        return [_canonical(item, depth + 1) for item in value]
+    raise EncodeError(f"{kind.__name__} has no canonical encoding (no floats, no objects)")
+
+
+def array_header(length: int) -> bytes:
+    """The msgpack header of a list of `length` items: encodings concatenate, so
+    ``array_header(n) + b"".join(encode(v) for v in items) == encode(items)``."""
+    if length < 16:
+        return bytes([0x90 | length])
+    if length < 1 << 16:
+        return b"\xdc" + length.to_bytes(2, "big")
+    return b"\xdd" + length.to_bytes(4, "big")
 
 
 def _strict_map(pairs: list[tuple[object, object]]) -> dict[object, object]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from ledger import crypto
-from ledger.codec import Value, encode
+from ledger.codec import Value, array_header, encode
 from ledger.crypto import Domain
 from ledger.types import ZERO_HASH
 
@@ -70,10 +70,34 @@ class Overlay:
         self.writes.update(writes)
 
 
-def next_state_root(previous_root: bytes, writes: Writes) -> bytes:
+EncodedWrites = list[tuple[str, bytes | None]]
+"""A block's writes in key order, each value already canonically encoded (None: delete)."""
+
+
+def encode_writes(writes: Writes) -> EncodedWrites:
+    """Encode each written value once; the state root, the store's state values and its
+    audit record of the block's changes are all built from these bytes."""
+    return [(key, None if writes[key] is None else encode(writes[key])) for key in sorted(writes)]
+
+
+def writes_record(encoded: EncodedWrites) -> bytes:
+    """``encode([[key, value], ...])`` assembled from the encoded values (msgpack concatenates)."""
+    parts = [array_header(len(encoded))]
+    for key, value in encoded:
+        parts.append(b"\x92")
+        parts.append(encode(key))
+        parts.append(b"\xc0" if value is None else value)
+    return b"".join(parts)
+
+
+def state_root_after(previous_root: bytes, record: bytes) -> bytes:
+    """The state root after a block whose `writes_record` is `record`."""
     assert len(previous_root) == crypto.HASH_SIZE_BYTES
-    ordered: list[Value] = [[key, writes[key]] for key in sorted(writes)]
-    return crypto.tagged_hash(Domain.STATE, previous_root + encode(ordered))
+    return crypto.tagged_hash(Domain.STATE, previous_root + record)
+
+
+def next_state_root(previous_root: bytes, writes: Writes) -> bytes:
+    return state_root_after(previous_root, writes_record(encode_writes(writes)))
 
 
 GENESIS_STATE_ROOT = ZERO_HASH

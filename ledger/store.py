@@ -36,8 +36,16 @@ from ledger import merkle
 from ledger.codec import Value, decode, encode
 from ledger.errors import DecodeError, StoreCorrupted, StoreError, ValidationError
 from ledger.fields import Fields
-from ledger.state import GENESIS_STATE_ROOT, Writes, next_state_root
-from ledger.types import Block, Commit, Genesis, Transaction, Validator, ValidatorSet
+from ledger.state import (
+    GENESIS_STATE_ROOT,
+    EncodedWrites,
+    Writes,
+    encode_writes,
+    next_state_root,
+    state_root_after,
+    writes_record,
+)
+from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
 _GENESIS_KEY = b"meta/genesis"
 _HEAD_KEY = b"meta/head"
@@ -97,6 +105,7 @@ class ExecutedBlock:
     codes: tuple[str, ...]
     writes: Writes
     next_validators: ValidatorSet | None = None  # set only when the block changes the set
+    encoded_writes: EncodedWrites | None = None  # `encode_writes(writes)`, if already made
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,7 +304,11 @@ class LedgerStore:
         leaves = [merkle.leaf_hash(tx) for tx in block.transactions]
         new_nodes = self._log.append(leaves)
         log_root = self._log.root()
-        state_root = next_state_root(self._head.state_root, executed.writes)
+        encoded = executed.encoded_writes
+        if encoded is None:
+            encoded = encode_writes(executed.writes)
+        record = writes_record(encoded)
+        state_root = state_root_after(self._head.state_root, record)
         assert (header.log_size, header.log_root) == (self._log.size, log_root)
         assert header.state_root == state_root
         head = Head(
@@ -309,24 +322,23 @@ class LedgerStore:
             batch.put(_height_key(b"b/", height), block.encode())
             batch.put(_height_key(b"c/", height), encode(commit.to_value()))
             batch.put(_height_key(b"r/", height), encode(list(executed.codes)))
-            ordered = sorted(executed.writes.items())
-            batch.put(_height_key(b"w/", height), encode([[k, v] for k, v in ordered]))
+            batch.put(_height_key(b"w/", height), record)
             if executed.next_validators is not None:
                 batch.put(
                     _height_key(b"v/", height + 1), encode(executed.next_validators.to_value())
                 )
             first_log_index = self._head.log_size
             for index, tx in enumerate(block.transactions):
-                tx_id = Transaction.decode(tx).id
+                tx_id = transaction_id(tx)
                 assert self._read(b"t/" + tx_id) is None, "a committed transaction id again"
                 batch.put(b"t/" + tx_id, encode([height, index, first_log_index + index]))
             for (level, index), digest in new_nodes.items():
                 batch.put(_node_key(level, index), digest)
-            for key, value in ordered:
-                if value is None:
+            for key, value_bytes in encoded:
+                if value_bytes is None:
                     batch.delete(_state_key(key))
                 else:
-                    batch.put(_state_key(key), encode(value))
+                    batch.put(_state_key(key), value_bytes)
             batch.put(_HEAD_KEY, encode(head.to_value()))
         self._log.mark_persisted()
         self._head = head

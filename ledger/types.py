@@ -132,6 +132,22 @@ class Transaction:
         return cls.from_value(decode(data))
 
 
+_SIGNATURE_FIELD = b"\xa9signature\xc4\x40"  # the last key of a transaction map, and its header
+_SIGNATURE_FIELD_SIZE_BYTES = len(_SIGNATURE_FIELD) + SIGNATURE_SIZE_BYTES
+
+
+def transaction_id(data: bytes) -> bytes:
+    """`Transaction.decode(data).id` without decoding, for bytes already known canonical.
+
+    A canonical transaction is a 7-key map whose last key is ``signature``; its signed
+    payload is the same map without that entry: header 0x86 instead of 0x87, tail removed.
+    """
+    assert data[0] == 0x87, "not a canonical transaction"
+    assert data[-_SIGNATURE_FIELD_SIZE_BYTES:-SIGNATURE_SIZE_BYTES] == _SIGNATURE_FIELD
+    payload = b"\x86" + data[1:-_SIGNATURE_FIELD_SIZE_BYTES]
+    return crypto.tagged_hash(Domain.TRANSACTION_ID, payload)
+
+
 # --- validators and votes -------------------------------------------------------------------
 
 

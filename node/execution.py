@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import contracts
 from contracts.context import BlockContext, BlockResult
 from ledger.errors import LedgerError
-from ledger.state import next_state_root
+from ledger.state import EncodedWrites, encode_writes, state_root_after, writes_record
 from ledger.store import ExecutedBlock, LedgerStore
 from ledger.types import (
     ZERO_HASH,
@@ -28,6 +28,7 @@ from ledger.types import (
     ValidatorSet,
     evidence_hash,
     results_root,
+    transaction_id,
 )
 from network.consensus import CheckedValue, Decided
 
@@ -45,6 +46,7 @@ class Candidate:
     block: Block
     result: BlockResult
     transactions: tuple[Transaction, ...]
+    encoded_writes: EncodedWrites  # the result's writes, encoded once for root and store
 
 
 class LedgerApplication:
@@ -87,7 +89,7 @@ class LedgerApplication:
         seen: set[bytes] = set()
         for data in transactions:  # leave out what `check` refuses, whatever the mempool holds
             tx = Transaction.decode(data)
-            tx_id = tx.id
+            tx_id = transaction_id(data)
             if tx.chain_id != self.chain_id or tx_id in seen:
                 continue
             if self.store.transaction_location(tx_id) is not None:
@@ -145,7 +147,7 @@ class LedgerApplication:
             # does would break the one-location-per-id transaction index and `ledger verify`.
             if tx.chain_id != self.chain_id:
                 raise InvalidBlock(f"transaction {index}: signed for chain {tx.chain_id!r}")
-            tx_id = tx.id
+            tx_id = transaction_id(data)
             if tx_id in seen or self.store.transaction_location(tx_id) is not None:
                 raise InvalidBlock(f"transaction {index}: {tx_id.hex()[:16]} already committed")
             seen.add(tx_id)
@@ -165,9 +167,7 @@ class LedgerApplication:
         )
         if candidate.block.header != header:
             raise InvalidBlock(_header_difference(candidate.block.header, header))
-        candidate = Candidate(
-            block=block, result=candidate.result, transactions=candidate.transactions
-        )
+        candidate = replace(candidate, block=block)
         self._remember(candidate)
         return candidate
 
@@ -189,6 +189,7 @@ class LedgerApplication:
                 codes=candidate.result.code_values(),
                 writes=candidate.result.writes,
                 next_validators=candidate.result.validator_set,
+                encoded_writes=candidate.encoded_writes,
             )
         )
         self._candidates.clear()
@@ -246,6 +247,7 @@ class LedgerApplication:
         )
         result = contracts.execute_block(self.store, txs, block_context)
         log_size, log_root, tx_root = self.store.preview_log(transactions)
+        encoded_writes = encode_writes(result.writes)
         next_validators = result.validator_set or context.validators
         header = Header(
             chain_id=self.chain_id,
@@ -260,7 +262,7 @@ class LedgerApplication:
             log_size=log_size,
             log_root=log_root,
             results_root=results_root(result.code_values()),
-            state_root=next_state_root(head.state_root, result.writes),
+            state_root=state_root_after(head.state_root, writes_record(encoded_writes)),
             evidence_hash=evidence_hash(evidence),
             validators_hash=context.validators.hash(),
             next_validators_hash=next_validators.hash(),
@@ -272,7 +274,9 @@ class LedgerApplication:
             evidence=evidence,
             last_commit=context.last_commit,
         )
-        return Candidate(block=block, result=result, transactions=txs)
+        return Candidate(
+            block=block, result=result, transactions=txs, encoded_writes=encoded_writes
+        )
 
     def _remember(self, candidate: Candidate) -> None:
         height = candidate.block.height

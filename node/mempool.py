@@ -28,7 +28,7 @@ from ledger import crypto
 from ledger.codes import Code
 from ledger.errors import BadSignature, DecodeError, ValidationError
 from ledger.state import StateView
-from ledger.types import TRANSACTION_SIZE_BYTES_MAX, Transaction
+from ledger.types import TRANSACTION_SIZE_BYTES_MAX, Transaction, transaction_id
 
 
 class AdmissionError(Exception):
@@ -103,7 +103,7 @@ class Mempool:
 
         `view` is the committed state and `next_height` the height of the next block.
         """
-        tx_id = tx.id
+        tx_id = transaction_id(data)
         if tx_id in self._entries:
             return False
         check_against_state(tx, tx_id, view, next_height)

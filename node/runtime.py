@@ -34,7 +34,14 @@ from ledger.codes import Code
 from ledger.crypto import SigningKey
 from ledger.errors import LedgerError
 from ledger.store import LedgerStore
-from ledger.types import DuplicateVoteEvidence, Genesis, SignedVote, Transaction, Vote
+from ledger.types import (
+    DuplicateVoteEvidence,
+    Genesis,
+    SignedVote,
+    Transaction,
+    Vote,
+    transaction_id,
+)
 from network.consensus import (
     ConsensusConfig,
     Decided,
@@ -203,14 +210,15 @@ class Node:
         return tx
 
     def admit(self, tx: Transaction, data: bytes, *, gossip: bool) -> None:
-        location = self.store.transaction_location(tx.id)
+        tx_id = transaction_id(data)
+        location = self.store.transaction_location(tx_id)
         if location is not None:
             raise AdmissionError(
                 Code.DUPLICATE_TRANSACTION, f"committed at height {location.height}"
             )
         added = self.mempool.admit(tx, data, self.store, self.store.height + 1)
         if added:
-            self.metrics.transaction_admitted(tx.id, self.clock_ms())
+            self.metrics.transaction_admitted(tx_id, self.clock_ms())
         if added and gossip:
             self.transport.broadcast({"type": "tx", "data": data})
         if added:
@@ -271,7 +279,7 @@ class Node:
         candidate = self.app.execute_and_persist(decided)
         self.wal.reset()
         height = decided.height
-        tx_ids = [tx.id for tx in candidate.transactions]
+        tx_ids = [transaction_id(data) for data in candidate.block.transactions]
         self.mempool.remove(tx_ids)
         self.mempool.prune(self.store, height + 1)
         committed_evidence = set(candidate.block.evidence)
