@@ -33,6 +33,7 @@ from contracts.records import (
     ChainEntry,
     Changes,
     Document,
+    HistoryFull,
     Offer,
     Title,
     document_key,
@@ -343,7 +344,8 @@ def _title(document: Document) -> Title:
 
 
 def _append(title: Title, call: Call, action: str, actor: str, recipient: str | None) -> Title:
-    assert len(title.chain) < LIMITS.endorsement_chain_length_max
+    if len(title.chain) >= LIMITS.endorsement_chain_length_max:
+        raise HistoryFull(f"the endorsement chain has {len(title.chain)} entries")
     entry = ChainEntry(
         action=action,
         actor=actor,
@@ -454,13 +456,18 @@ def transfer(call: Call, body: Transfer) -> TxOutcome:
         return rejected(
             Code.OFFER_EXPIRY_INVALID, f"offer_expiry_height must be in {height + 1}..{latest}"
         )
+    if not _schedule_lapse(call.changes, body.offer_expiry_height, document.id, call.tx_id):
+        return rejected(
+            Code.OFFER_EXPIRY_INVALID,
+            f"{LIMITS.offers_lapsing_per_height_max} offers already lapse at height "
+            f"{body.offer_expiry_height}; choose another",
+        )
     offer = Offer(
         recipient=body.recipient,
         expiry_height=body.offer_expiry_height,
         offered_height=height,
         offer_id=call.tx_id,
     )
-    _schedule_lapse(call.changes, body.offer_expiry_height, document.id, call.tx_id)
     updated = replace(
         document,
         status=BillStatus.TRANSFER_PENDING,
@@ -695,13 +702,16 @@ def void(call: Call, body: DocumentReason) -> TxOutcome:
 # --- lapse of transfer offers -----------------------------------------------------------------
 
 
-def _schedule_lapse(changes: Changes, expiry_height: int, document_id: str, offer: str) -> None:
+def _schedule_lapse(changes: Changes, expiry_height: int, document_id: str, offer: str) -> bool:
+    """Note the offer to lapse after `expiry_height`; False if that height is full."""
     key = lapse_key(expiry_height)
     existing = changes.get(key)
     entries: list[Value] = list(existing) if isinstance(existing, list) else []
-    assert len(entries) < LIMITS.offers_lapsing_per_height_max
+    if len(entries) >= LIMITS.offers_lapsing_per_height_max:
+        return False
     entries.append([document_id, offer])
     changes.put(key, entries)
+    return True
 
 
 def _lapse_if_expired(changes: Changes, document: Document, ctx: BlockContext) -> Document | None:
@@ -713,8 +723,13 @@ def _lapse_if_expired(changes: Changes, document: Document, ctx: BlockContext) -
         or title.offer.expiry_height >= ctx.height
     ):
         return None
+    lapsed = replace(document, status=BillStatus.ISSUED, title=replace(title, offer=None))
+    if document.event_count >= LIMITS.document_events_max:
+        # The lapse happens whatever the history holds; only its event is not recorded.
+        changes.put(document_key(document.id), lapsed.to_value())
+        return lapsed
     return changes.record(
-        replace(document, status=BillStatus.ISSUED, title=replace(title, offer=None)),
+        lapsed,
         action="bl.lapse",
         height=ctx.height,
         time_ms=ctx.time_ms,

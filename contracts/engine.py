@@ -29,7 +29,13 @@ from contracts.context import LIMITS, BlockContext, BlockResult, Event, TxOutcom
 from contracts.identity import genesis_writes as _genesis_writes
 from contracts.identity import load_validator_set, resolve_sender
 from contracts.policy import POLICY, authorise
-from contracts.records import VALIDATORS_KEY, Changes, nonce_key, transaction_key
+from contracts.records import (
+    VALIDATORS_KEY,
+    Changes,
+    HistoryFull,
+    nonce_key,
+    transaction_key,
+)
 from ledger.codec import Value
 from ledger.codes import Code
 from ledger.errors import ValidationError
@@ -125,4 +131,7 @@ def _decide(view: StateView, tx: Transaction, ctx: BlockContext) -> TxOutcome:
         body = kind.parse(Fields(tx.body, "body"))
     except ValidationError as exc:
         return TxOutcome.rejected(Code.MALFORMED_BODY, str(exc))
-    return kind.apply(Call(changes=Changes(view), tx=tx, ctx=ctx, sender=sender), body)
+    try:
+        return kind.apply(Call(changes=Changes(view), tx=tx, ctx=ctx, sender=sender), body)
+    except HistoryFull as exc:  # its partial writes are dropped with the Call's changes
+        return TxOutcome.rejected(Code.DOCUMENT_HISTORY_FULL, str(exc))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from contracts.context import LIMITS
 from ledger.codec import Value
 from ledger.fields import Fields, check_text
 from ledger.state import StateView
@@ -390,7 +391,12 @@ class Changes:
         key: bytes | None,
         detail: dict[str, Value] | None = None,
     ) -> Document:
-        """Store `document` with one more history event; returns the stored record."""
+        """Store `document` with one more history event; returns the stored record.
+
+        Raises HistoryFull at `Limits.document_events_max` events (the engine turns it into
+        the transaction's `document_history_full` code)."""
+        if document.event_count >= LIMITS.document_events_max:
+            raise HistoryFull(f"document {document.id} has {document.event_count} events")
         event: dict[str, Value] = {
             "action": action,
             "actor": actor,
@@ -406,6 +412,12 @@ class Changes:
         stored = _replace_counts(document, document.event_count + 1, height)
         self.put(document_key(stored.id), stored.to_value())
         return stored
+
+
+class HistoryFull(Exception):
+    """A document's history or endorsement chain is at its limit: the transaction that would
+    extend it is refused (`Code.DOCUMENT_HISTORY_FULL`), so that no member can grow one
+    document's records without bound."""
 
 
 def _replace_counts(document: Document, event_count: int, height: int) -> Document:

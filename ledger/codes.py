@@ -100,6 +100,10 @@ class Code(enum.StrEnum):
 
     # --- certificates, payments ---------------------------------------------------------
     DOCUMENT_EXPIRED = ("document_expired", "the document's expiry date has passed")
+    DOCUMENT_HISTORY_FULL = (
+        "document_history_full",
+        "the document's history or endorsement chain has reached its limit",
+    )
     ALREADY_CONFIRMED = ("already_confirmed", "the payment is already confirmed")
     SENDER_NOT_BENEFICIARY_BANK = (
         "sender_not_beneficiary_bank",
