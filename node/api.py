@@ -51,6 +51,7 @@ from node.auth import (
 from node.events import HubFull, Subscription, SubscriptionDropped
 from node.mempool import AdmissionError
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from node.portal import router as portal_router
 from node.reads import ApiError, Reads, parse_hex_id
 from node.runtime import Node
 
@@ -800,6 +801,7 @@ def create_app(
             background=BackgroundTask(subscription.close),
         )
 
+    app.include_router(portal_router(reads, clock_ms=authenticator.clock_ms))  # web portal
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,7 +1,8 @@
 """The `tradeledger` console script: the client's commands plus the node's.
 
 `client.cli.main` holds what every member uses (keys, verification); this module adds what
-an operator uses (genesis, node, devnet). It lives in `node/` because nothing may import
+an operator uses (genesis, node, devnet), and `portal login` (it needs the node's sign-in
+payload, `node.portal.sessions`). It lives in `node/` because nothing may import
 `node`: the console script is the one place both meet.
 """
 
@@ -22,8 +23,10 @@ from client.cli import main as client_main
 from ledger.types import Role
 from node import devnet
 from node.devnet import DevnetError, OrganisationSpec
+from node.portal.cli import portal
 
 main = client_main
+main.add_command(portal)  # tradeledger portal login
 
 ORG_PATTERN = re.compile(r"^(?P<id>[A-Za-z0-9._-]+):(?P<country>[A-Z]{2}):(?P<roles>[a-z_,]+)$")
 
