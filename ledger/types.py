@@ -45,6 +45,7 @@ class Transaction:
     expiry_height: int
     body: dict[str, Value]
     signature: bytes = b""
+    _id: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def signed_value(self) -> dict[str, Value]:
         return {
@@ -61,7 +62,12 @@ class Transaction:
 
     @property
     def id(self) -> bytes:
-        return crypto.tagged_hash(Domain.TRANSACTION_ID, self.signed_payload())
+        """Computed once per object (`replace` makes a new object, which computes its own)."""
+        cached = self._id
+        if cached is None:
+            cached = crypto.tagged_hash(Domain.TRANSACTION_ID, self.signed_payload())
+            object.__setattr__(self, "_id", cached)
+        return cached
 
     def to_value(self) -> dict[str, Value]:
         return {**self.signed_value(), "signature": self.signature}
@@ -860,7 +866,8 @@ def _from_json(value: Any, key: str) -> Value:
 
 
 def _fields_of(instance: Any) -> dict[str, Any]:
-    return {name: getattr(instance, name) for name in instance.__dataclass_fields__}
+    fields = instance.__dataclass_fields__
+    return {name: getattr(instance, name) for name in fields if fields[name].init}
 
 
 __all__ = [
