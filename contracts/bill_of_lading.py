@@ -726,7 +726,7 @@ def _lapse_if_expired(changes: Changes, document: Document, ctx: BlockContext) -
     lapsed = replace(document, status=BillStatus.ISSUED, title=replace(title, offer=None))
     if document.event_count >= LIMITS.document_events_max:
         # The lapse happens whatever the history holds; only its event is not recorded.
-        changes.put(document_key(document.id), lapsed.to_value())
+        changes.put_document(lapsed)
         return lapsed
     return changes.record(
         lapsed,

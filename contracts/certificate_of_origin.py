@@ -4,6 +4,10 @@ reason; customs record their verification outcome (accepted / rejected / query) 
 Statuses: ``issued`` -> ``revoked`` (final). Verifications are notes on the certificate and
 events in its history; they never change its status. A verification ``accepted`` is refused
 for a revoked or expired certificate (``rejected`` and ``query`` may always be recorded).
+
+A certificate naming a bill of lading (``links.bill_of_lading``) appends to the bill's
+history an event pointing to it (``detail.certificate``), as a payment or a customs decision
+does for the documents it names; the bill's parties do not change.
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ def issue(call: Call, body: IssueCertificate) -> TxOutcome:
     if call.changes.get(file_key(body.document_sha256)) is not None:
         return rejected(Code.FILE_HASH_TAKEN)
     links: dict[str, str] = {}
+    bill = None
     if body.bill_of_lading is not None:
         bill = call.changes.document(body.bill_of_lading)
         if bill is None or bill.family != FAMILY_BILL_OF_LADING:
@@ -181,6 +186,8 @@ def issue(call: Call, body: IssueCertificate) -> TxOutcome:
         reference_key(FAMILY_CERTIFICATE_OF_ORIGIN, issuer, body.reference), document.id
     )
     stored = call.record(document)
+    if bill is not None:  # the bill's history names the certificate (refused if it is full)
+        call.record(bill, {"certificate": stored.id})
     return call.done(_event(call, stored))
 
 

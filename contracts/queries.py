@@ -6,9 +6,13 @@ API decides who may see what (the record's ``parties`` name the organisations pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 from contracts.identity import load_validator_set
 from contracts.records import (
     FAMILIES,
+    FAMILY_CUSTOMS,
     ChainEntry,
     Document,
     document_key,
@@ -16,6 +20,8 @@ from contracts.records import (
     file_key,
     key_key,
     organisation_key,
+    party_count_key,
+    party_key,
     proposal_key,
     reference_key,
     transaction_key,
@@ -25,6 +31,20 @@ from ledger.codec import Value
 from ledger.state import StateView
 
 LINEAGE_LENGTH_MAX = 1_000  # amendments or corrections followed back from one record
+# The history event details whose value is the id of another record: the record that named
+# this document (a certificate, attestation or correction, customs decision) or that it
+# replaced or was replaced by (amendments, corrections, revocations).
+NAMING_DETAILS = (
+    "amended_by",
+    "amends",
+    "attestation",
+    "certificate",
+    "corrected_by",
+    "corrects",
+    "decision",
+    "revoked_by",
+    "revokes",
+)
 
 
 def document(view: StateView, document_id: str) -> dict[str, Value] | None:
@@ -84,6 +104,72 @@ def endorsement_chain(
 
 def _entry(entry: ChainEntry, document_id: str) -> dict[str, Value]:
     return {**entry.to_value(), "document": document_id}
+
+
+def named_documents(record: Document) -> tuple[str, ...]:
+    """The documents `record` names: its ``links`` and, for a customs decision, the
+    documents it lists. Sorted, without repeats."""
+    named = set(record.links.values())
+    if record.family == FAMILY_CUSTOMS:
+        listed = record.data.get("documents")
+        if isinstance(listed, list):
+            named.update(item for item in listed if isinstance(item, str))
+    named.discard(record.id)
+    return tuple(sorted(named))
+
+
+def linked_ids(record: Document, history: Iterable[Mapping[str, object]]) -> tuple[str, ...]:
+    """The records linked to `record` one step away: those it names, and those its history
+    events name (every record that names a document appends such an event to it). `history`
+    is the record's history as `document_history` gives it (or as JSON). Sorted, no repeats."""
+    linked = set(named_documents(record))
+    for event in history:
+        detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            continue
+        for name in NAMING_DETAILS:
+            value = detail.get(name)
+            if isinstance(value, str):
+                linked.add(value)
+    linked.discard(record.id)
+    return tuple(sorted(linked))
+
+
+def linked_documents(view: StateView, document_id: str) -> tuple[str, ...]:
+    """`linked_ids` of a stored document (no document: empty). Reads its record and its
+    history: at most `Limits.document_events_max` + 1 keys."""
+    value = view.get(document_key(document_id))
+    if value is None:
+        return ()
+    return linked_ids(Document.from_value(value), document_history(view, document_id))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartyDocuments:
+    """The documents an organisation is a party of: `ids` newest first (in the order it
+    became a party), at most the count asked for, of `total`."""
+
+    ids: tuple[str, ...]
+    total: int
+
+    @property
+    def older(self) -> int:
+        """How many more there are, older than the last of `ids`."""
+        return self.total - len(self.ids)
+
+
+def party_documents(view: StateView, organisation_id: str, count_max: int) -> PartyDocuments:
+    """The `count_max` documents `organisation_id` most recently became a party of (the
+    ``party/`` index): `count_max` + 1 key reads, whatever the length of the chain."""
+    assert count_max >= 0
+    total = view.get(party_count_key(organisation_id))
+    count = total if isinstance(total, int) else 0
+    ids: list[str] = []
+    for index in range(count - 1, max(count - count_max, 0) - 1, -1):
+        document_id = view.get(party_key(organisation_id, index))
+        assert isinstance(document_id, str), f"party index {organisation_id}/{index} is missing"
+        ids.append(document_id)
+    return PartyDocuments(ids=tuple(ids), total=count)
 
 
 def by_reference(view: StateView, family: str, issuer: str, reference: str) -> str | None:

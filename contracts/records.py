@@ -15,9 +15,22 @@ State keys (text; ``<hex>`` is lowercase hex, ``<doc>`` a document id):
     file/<sha-256 hex>                the document whose file has this SHA-256
     uetr/<uetr>                       the current payment attestation for this SWIFT UETR
     lapse/<height, 12 digits>         transfer offers whose last valid height is this height
+    party/<organisation id>           how many documents the organisation is a party of (n)
+    party/<organisation id>/<i, 12 digits>
+                                      the i-th document it became a party of, i = 0 .. n-1
+    pending/<organisation id>/<doc>   what the document waits for from the organisation:
+                                      "offer", "surrender" or "confirm" (`PendingAction`)
 
 A document id is the hex id of the transaction that created the record: unique, stable and
 known to the sender before it is committed.
+
+Every document record is stored through `Changes.put_document` (`Changes.record` adds the
+history event), which keeps the ``party/`` and ``pending/`` indexes: so an organisation's
+documents and what waits for it are a bounded number of key reads, never a scan of the chain.
+A record that names another document (a certificate its bill, a payment its bill and
+certificate, a customs decision its documents, an amendment or correction its predecessor)
+also appends a history event to that document whose ``detail`` holds the naming record's id,
+so a document's history lists every record that names it.
 """
 
 from __future__ import annotations
@@ -79,6 +92,22 @@ def lapse_key(height: int) -> str:
     return f"lapse/{height:012d}"
 
 
+def party_count_key(organisation_id: str) -> str:
+    return f"party/{organisation_id}"
+
+
+def party_key(organisation_id: str, index: int) -> str:
+    return f"party/{organisation_id}/{index:012d}"
+
+
+def pending_prefix(organisation_id: str) -> str:
+    return f"pending/{organisation_id}/"
+
+
+def pending_key(organisation_id: str, document_id: str) -> str:
+    return f"{pending_prefix(organisation_id)}{document_id}"
+
+
 # --- families and statuses ----------------------------------------------------------------------
 
 FAMILY_BILL_OF_LADING = "bl"
@@ -116,6 +145,7 @@ class BillStatus:
         VOIDED,
     )
     FINAL = (SURRENDERED_FOR_DELIVERY, AMENDED, VOIDED)
+    PENDING_SURRENDERS = (PENDING_SURRENDER_FOR_DELIVERY, PENDING_SURRENDER_FOR_AMENDMENT)
 
 
 class RecordStatus:
@@ -127,6 +157,41 @@ class RecordStatus:
     CONFIRMED = "confirmed"  # the beneficiary bank confirmed receipt
     CORRECTED = "corrected"  # replaced by a correction (links.corrected_by)
     RECORDED = "recorded"  # a customs decision, or a revocation record (final as written)
+
+
+class PendingAction:
+    """What a document waits for from one organisation (the values under ``pending/``)."""
+
+    OFFER_TO_ACCEPT = "offer"  # a bill offered to it: accept it (or let the offer lapse)
+    SURRENDER_TO_DECIDE = "surrender"  # a surrender of a bill it issued: accept or reject it
+    PAYMENT_TO_CONFIRM = "confirm"  # an attestation naming it the beneficiary bank: confirm
+
+
+def pending_actions(record: Value) -> dict[str, str]:
+    """Organisation -> what the stored document `record` (as `Document.to_value` gives it;
+    None: no record) waits for from it. A pure function of the record, so the index under
+    ``pending/`` follows every change of status, holder, offer or confirmation."""
+    if not isinstance(record, dict):
+        return {}
+    family, status, issuer = record.get("family"), record.get("status"), record.get("issuer")
+    if family == FAMILY_BILL_OF_LADING and status == BillStatus.TRANSFER_PENDING:
+        title = record.get("title")
+        offer = title.get("offer") if isinstance(title, dict) else None
+        assert isinstance(offer, dict), (
+            f"bill {record.get('id')!r} is transfer_pending with no offer"
+        )
+        recipient = offer.get("recipient")
+        assert isinstance(recipient, str)
+        return {recipient: PendingAction.OFFER_TO_ACCEPT}
+    if family == FAMILY_BILL_OF_LADING and status in BillStatus.PENDING_SURRENDERS:
+        assert isinstance(issuer, str)
+        return {issuer: PendingAction.SURRENDER_TO_DECIDE}
+    if family == FAMILY_PAYMENT and status == RecordStatus.ATTESTED:
+        data = record.get("data")
+        bank = data.get("beneficiary_bank") if isinstance(data, dict) else None
+        assert isinstance(bank, str), f"attestation {record.get('id')!r} has no beneficiary bank"
+        return {bank: PendingAction.PAYMENT_TO_CONFIRM}
+    return {}
 
 
 # --- bill of lading title ---------------------------------------------------------------------
@@ -379,6 +444,42 @@ class Changes:
         value = self.get(document_key(document_id))
         return None if value is None else Document.from_value(value)
 
+    def put_document(self, document: Document) -> None:
+        """Store `document`'s record without a history event (`record` adds one; only an
+        offer lapsing on a full history is stored without). Keeps the indexes: each new
+        party gains ``party/<org>/<n>``, and ``pending/<org>/<doc>`` follows what the record
+        waits for."""
+        key = document_key(document.id)
+        previous = self.get(key)
+        value = document.to_value()
+        self._index_parties(document.id, previous, value)
+        self._index_pending(document.id, previous, value)
+        self.put(key, value)
+
+    def _index_parties(self, document_id: str, previous: Value | None, value: Value) -> None:
+        before = previous.get("parties") if isinstance(previous, dict) else None
+        after = value.get("parties") if isinstance(value, dict) else None
+        known = set(before) if isinstance(before, list) else set()
+        assert isinstance(after, list)
+        assert known <= set(after), f"document {document_id} would lose parties"
+        for organisation in after:  # sorted by Document.to_value: the same order on every node
+            if organisation in known:
+                continue
+            assert isinstance(organisation, str)
+            count = self.get(party_count_key(organisation))
+            index = count if isinstance(count, int) else 0
+            self.put(party_key(organisation, index), document_id)
+            self.put(party_count_key(organisation), index + 1)
+
+    def _index_pending(self, document_id: str, previous: Value | None, value: Value) -> None:
+        before, after = pending_actions(previous), pending_actions(value)
+        for organisation in sorted(before):
+            if organisation not in after:
+                self.put(pending_key(organisation, document_id), None)
+        for organisation, action in sorted(after.items()):
+            if before.get(organisation) != action:
+                self.put(pending_key(organisation, document_id), action)
+
     def record(
         self,
         document: Document,
@@ -410,7 +511,7 @@ class Changes:
         }
         self.put(event_key(document.id, document.event_count), event)
         stored = _replace_counts(document, document.event_count + 1, height)
-        self.put(document_key(stored.id), stored.to_value())
+        self.put_document(stored)
         return stored
 
 

@@ -120,9 +120,12 @@ def test_documents_history_lookup_bundle_and_file_check(tmp_path: Path) -> None:
 
             history = (await api.read("carrier", f"/v1/documents/{bill}/history")).json()
             assert history["document"]["id"] == bill
-            # the payment attestation referencing the bill made its banks parties of it
-            assert [event["action"] for event in history["events"]] == ["bl.issue", "pay.attest"]
-            assert history["events"][1]["detail"] == {"attestation": api.documents["payment"]}
+            # the certificate and the payment attestation naming the bill left an event on it
+            # (the attestation also made its banks parties of it)
+            actions = [event["action"] for event in history["events"]]
+            assert actions == ["bl.issue", "coo.issue", "pay.attest"]
+            assert history["events"][1]["detail"] == {"certificate": api.documents["certificate"]}
+            assert history["events"][2]["detail"] == {"attestation": api.documents["payment"]}
             assert [entry["action"] for entry in history["endorsement_chain"]] == ["ISSUE"]
             certificate = api.documents["certificate"]
             coo_history = await api.read("chamber", f"/v1/documents/{certificate}/history")

@@ -268,9 +268,9 @@ def test_banks_see_what_their_payments_reference_and_no_more(tmp_path: Path) -> 
 
 
 def test_a_bundle_carries_only_the_transactions_the_reader_may_see(tmp_path: Path) -> None:
-    """The bill's history points to the payment attestation that references it; the bill's
-    bundle carries that transaction (and so the payment's content) to the banks only, and
-    verifies offline either way."""
+    """The bill's history points to the certificate and the payment attestation that name
+    it; the bill's bundle carries each of those transactions (and so its content) only to
+    the organisations that may see that record, and verifies offline either way."""
 
     async def body() -> None:
         async with running_api(tmp_path) as api:
@@ -278,11 +278,15 @@ def test_a_bundle_carries_only_the_transactions_the_reader_may_see(tmp_path: Pat
             bill, payment = api.documents["bill"], api.documents["payment"]
             for organisation in ("bank", "bank2", "carrier", "seller"):
                 sees_payment = organisation in ("bank", "bank2")
+                sees_certificate = organisation == "seller"  # its exporter organisation
                 history = (await api.read(organisation, f"/v1/documents/{bill}/history")).json()
-                assert [e["action"] for e in history["events"]] == ["bl.issue", "pay.attest"]
+                actions = [e["action"] for e in history["events"]]
+                assert actions == ["bl.issue", "coo.issue", "pay.attest"]
                 bundle = (await api.read(organisation, f"/v1/documents/{bill}/bundle")).json()
                 report = verify_bundle(bundle, api.net.genesis)
-                kinds = ["bl.issue", "pay.attest"] if sees_payment else ["bl.issue"]
+                kinds = ["bl.issue"]
+                kinds += ["coo.issue"] if sees_certificate else []
+                kinds += ["pay.attest"] if sees_payment else []
                 assert [entry.kind for entry in report.entries] == kinds, organisation
                 assert ("INV-1" in str(_bodies(bundle))) == sees_payment, organisation
                 proof = await api.read(organisation, f"/v1/proofs/inclusion?tx={payment}")

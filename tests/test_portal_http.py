@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -18,6 +22,7 @@ from contracts.testing import Network, issue_body, sha
 from contracts.visibility import Reader
 from ledger.crypto import Domain, SigningKey
 from ledger.state import MemoryState
+from ledger.store import LedgerStore
 from node.portal import PortalLimits
 from node.portal import router as portal_router
 from node.portal.routes import COOKIE
@@ -32,7 +37,8 @@ from node.portal.views import (
     status_kind,
 )
 from node.reads import Reads
-from tests.api_harness import Api, run, running_api, trade
+from node.runtime import Node
+from tests.api_harness import BASE_URL, Api, run, running_api, trade
 from tests.test_api_events import Stream
 
 ORIGIN = "http://node.test"
@@ -215,6 +221,142 @@ def test_pages_show_each_organisation_what_it_may_see(tmp_path: Path) -> None:
             assert ("data-linked-certificates" in page.text) == (certificate.status_code == 200)
 
     run(body())
+
+
+class CountingStore:
+    """The node's store, counting each method the portal calls on it (a fake over the real
+    store: every read is passed through)."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+class CountingReads(Reads):
+    def __init__(self, node: Node, store: CountingStore) -> None:
+        super().__init__(node)
+        self.store = cast(LedgerStore, store)
+
+
+@dataclass(frozen=True)
+class View:
+    """What a member's pages show: the overview and the linked records of some documents."""
+
+    listed: tuple[str, ...]
+    older: tuple[str, ...]
+    pending: tuple[tuple[str, str], ...]
+    linked: tuple[tuple[str, str, tuple[str, ...]], ...]  # (document, family, linked ids)
+
+
+async def portal_view(api: Api, store: CountingStore, documents: tuple[str, ...]) -> View:
+    """The signed-in member's overview and document pages (the store's counts are of these
+    requests alone)."""
+    store.calls.clear()
+    me = await api.client.get("/portal/me")
+    assert me.status_code == 200
+    linked: list[tuple[str, str, tuple[str, ...]]] = []
+    for document_id in documents:
+        page = await api.client.get(f"/portal/documents/{document_id}")
+        assert page.status_code == 200
+        for family, items in re.findall(r"data-linked-(\w+)>(.*?)</ul>", page.text, re.S):
+            ids = tuple(re.findall(r'href="/portal/documents/([0-9a-f]{64})"', items))
+            linked.append((document_id, family, ids))
+    return View(
+        listed=tuple(re.findall(r'data-document="([0-9a-f]{64})"', me.text)),
+        older=tuple(re.findall(r'data-older="(\d+)"', me.text)),
+        pending=tuple(
+            re.findall(
+                r'data-pending-(\w+)>\s*<strong>[^<]*</strong> <a href="/portal/documents/'
+                r'([0-9a-f]{64})"',
+                me.text,
+            )
+        ),
+        linked=tuple(linked),
+    )
+
+
+def counting_portal(api: Api, limits: PortalLimits) -> tuple[Callable[[], Any], CountingStore]:
+    """A portal over `api`'s node whose reads go through a `CountingStore`; a client of it."""
+    store = CountingStore(api.node.store)
+    app = FastAPI()
+    app.include_router(
+        portal_router(CountingReads(api.node, store), clock_ms=api.clock, limits=limits)
+    )
+
+    def client() -> Any:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+
+    return client, store
+
+
+def test_member_pages_read_bounded_state_and_are_the_same_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The overview and the linked records come from state the contracts keep (the party
+    and pending indexes, each document's history): the pages read no block, read as much
+    after more unrelated blocks as before, and show the same after the node restarts."""
+    limits = PortalLimits(documents_listed_max=2)
+    views: dict[str, list[tuple[View, Counter[str]]]] = {"seller": [], "buyer": []}
+    ids: dict[str, str] = {}
+    heights: list[int] = []
+
+    async def look(api: Api) -> None:
+        client, store = counting_portal(api, limits)
+        pages = {
+            "seller": (ids["bill"], ids["certificate"]),
+            "buyer": (ids["bill"],),
+        }
+        async with client() as http:
+            member_api = replace(api, client=http)
+            for organisation, documents in pages.items():
+                await sign_in(member_api, organisation)
+                view = await portal_view(member_api, store, documents)
+                views[organisation].append((view, Counter(store.calls)))
+
+    async def first_run() -> None:
+        async with running_api(tmp_path) as api:
+            await trade(api)
+            ids.update(api.documents)
+            offer = {"document": ids["bill"], "recipient": "buyer", "offer_expiry_height": 10_000}
+            await api.commit("seller", "bl.transfer", offer)
+            await look(api)
+            for number in range(12):  # documents that neither seller nor buyer is party of
+                body = issue_body(f"BL-OTHER-{number}", "seller2", to_order=True)
+                await api.commit("carrier", "bl.issue", body)
+            await look(api)
+            heights.append(api.node.store.height)
+
+    async def after_restart() -> None:
+        async with running_api(tmp_path) as api:
+            assert api.node.store.height == heights[0]  # the same chain, reopened
+            await look(api)
+
+    run(first_run())
+    run(after_restart())
+    seller, buyer = views["seller"], views["buyer"]
+    first = seller[0][0]
+    assert first.listed == (ids["decision"], ids["certificate"])  # the newest two
+    assert first.older == ("1",)  # the bill
+    assert (ids["bill"], "certificates", (ids["certificate"],)) in first.linked
+    assert (ids["certificate"], "bills", (ids["bill"],)) in first.linked
+    assert (ids["certificate"], "customs", (ids["decision"],)) in first.linked
+    assert buyer[0][0].pending == (("offer", ids["bill"]),)
+    for looks in (seller, buyer):
+        assert len(looks) == 3
+        assert looks[0] == looks[1] == looks[2]  # same pages, same reads, before and after
+        calls = looks[0][1]
+        assert not {"block", "block_bytes", "block_writes", "commit"} & set(calls), calls
 
 
 def test_error_pages_say_what_to_do(tmp_path: Path) -> None:

@@ -215,7 +215,7 @@ def router(
     def details(reader: Reader, document: Document) -> dict[str, Any]:
         """What a member whose organisation may see `document` is shown about it."""
         history = reads.history(reader, document.id)
-        related: Related = portal_reads.related(reader, document)
+        related: Related = portal_reads.related(reader, document, history["events"])
         steps = views.timeline(history.get("endorsement_chain") or [], name)
         return {
             "events": history["events"],
@@ -480,7 +480,11 @@ def router(
     def me(request: Request, session: Session | None) -> Response:
         if session is None:
             return RedirectResponse("/portal/sign-in", status_code=303)
-        overview = portal_reads.overview(session.reader, limits.documents_listed_max)
+        overview = portal_reads.overview(
+            session.reader,
+            documents_max=limits.documents_listed_max,
+            pending_max=limits.pending_listed_max,
+        )
         return render(request, "me.html", session, overview=overview)
 
     def sign_in(request: Request, session: Session | None) -> Response:

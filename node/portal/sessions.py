@@ -58,7 +58,8 @@ class PortalLimits:
     stream_duration_s: float = 3_600.0  # a live view's stream is closed (and reconnects) after
     keepalive_s: float = 15.0  # a comment on an idle stream
     recent_blocks: int = 10  # blocks listed on the ledger view
-    documents_listed_max: int = 200  # documents listed on a member's overview
+    documents_listed_max: int = 200  # documents listed on a member's overview (newest first)
+    pending_listed_max: int = 200  # documents waiting for the member listed on its overview
     request_body_bytes_max: int = 4 * 1024  # a sign-in request or form
     request_body_timeout_s: float = 10.0
 
