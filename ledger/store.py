@@ -222,8 +222,11 @@ class LedgerStore:
 
     def state_items(self, prefix: str) -> Iterator[tuple[str, Value]]:
         """Committed state entries whose key starts with `prefix`, in key order."""
-        for key, data in self._db.iterator(prefix=_state_key(prefix)):
-            yield key[2:].decode("utf-8"), decode(data)
+        try:
+            for key, data in self._db.iterator(prefix=_state_key(prefix)):
+                yield key[2:].decode("utf-8"), decode(data)
+        except plyvel.Error as exc:
+            raise StoreCorrupted(f"LevelDB cannot read state under {prefix!r}: {exc}") from None
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """merkle.NodeReader: a stored complete-subtree node of the transaction log."""
@@ -270,16 +273,25 @@ class LedgerStore:
 
     def validators_at(self, height: int) -> ValidatorSet:
         """The validator set that signs the commit of the block at `height`."""
-        for key, data in self._db.iterator(
-            start=b"v/", stop=_height_key(b"v/", height + 1), reverse=True
-        ):
-            del key
-            value = decode(data)
-            assert isinstance(value, list)
-            return ValidatorSet.of(
-                [Validator.from_value(item, f"validators[{i}]") for i, item in enumerate(value)]
+        try:
+            found = next(
+                self._db.iterator(
+                    start=b"v/",
+                    stop=_height_key(b"v/", height + 1),
+                    reverse=True,
+                    include_key=False,
+                ),
+                None,
             )
-        return self.genesis.validators
+        except plyvel.Error as exc:
+            raise StoreCorrupted(f"LevelDB cannot read the validator sets: {exc}") from None
+        if found is None:
+            return self.genesis.validators
+        value = decode(found)
+        assert isinstance(value, list)
+        return ValidatorSet.of(
+            [Validator.from_value(item, f"validators[{i}]") for i, item in enumerate(value)]
+        )
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -291,7 +303,17 @@ class LedgerStore:
         return preview.size, preview.root(), merkle.root(leaves)
 
     def persist_block(self, executed: ExecutedBlock) -> None:
-        """Persist one decided, executed block in one synced, atomic write batch."""
+        """Persist one decided, executed block in one synced, atomic write batch.
+
+        If the write fails (StoreError), nothing is persisted and the in-memory log is
+        reloaded from disk, so the store stays at its head; the node must stop."""
+        try:
+            self._persist_block(executed)
+        except BaseException:
+            self._log = merkle.MerkleLog(self, self._head.log_size)
+            raise
+
+    def _persist_block(self, executed: ExecutedBlock) -> None:
         block, commit = executed.block, executed.commit
         header = block.header
         height = header.height
@@ -318,6 +340,23 @@ class LedgerStore:
             log_root=log_root,
             state_root=state_root,
         )
+        try:
+            self._write_block(executed, height, head, record, encoded, new_nodes)
+        except plyvel.Error as exc:
+            raise StoreError(f"height {height}: the block could not be written: {exc}") from None
+        self._log.mark_persisted()
+        self._head = head
+
+    def _write_block(
+        self,
+        executed: ExecutedBlock,
+        height: int,
+        head: Head,
+        record: bytes,
+        encoded: EncodedWrites,
+        new_nodes: dict[tuple[int, int], bytes],
+    ) -> None:
+        block, commit = executed.block, executed.commit
         with self._db.write_batch(transaction=True, sync=True) as batch:
             batch.put(_height_key(b"b/", height), block.encode())
             batch.put(_height_key(b"c/", height), encode(commit.to_value()))
@@ -340,8 +379,6 @@ class LedgerStore:
                 else:
                     batch.put(_state_key(key), value_bytes)
             batch.put(_HEAD_KEY, encode(head.to_value()))
-        self._log.mark_persisted()
-        self._head = head
 
     # --- integrity --------------------------------------------------------------------------
 
@@ -388,16 +425,16 @@ class LedgerStore:
     def _read(self, key: bytes) -> bytes | None:
         try:
             data: bytes | None = self._db.get(key, verify_checksums=True)
-        except plyvel.CorruptionError as exc:
-            raise StoreCorrupted(f"LevelDB corruption reading {key[:12]!r}: {exc}") from None
+        except plyvel.Error as exc:  # corruption, or a file LevelDB can no longer read
+            raise StoreCorrupted(f"LevelDB cannot read {key[:12]!r}: {exc}") from None
         return data
 
 
 def _get(db: Any, key: bytes) -> bytes | None:
     try:
         data: bytes | None = db.get(key, verify_checksums=True)
-    except plyvel.CorruptionError as exc:
-        raise StoreCorrupted(f"LevelDB corruption reading {key!r}: {exc}") from None
+    except plyvel.Error as exc:
+        raise StoreCorrupted(f"LevelDB cannot read {key!r}: {exc}") from None
     return data
 
 

@@ -101,14 +101,33 @@ def parse_frames(data: bytes, start: int = 0) -> ParsedLog:
                 != int.from_bytes(header[4:], "big")
             )
         if damaged:
-            # Torn if nothing meaningful follows: the frame runs to (or past) the end, or
-            # only zeros follow (a filesystem may extend a file with zeros on a crash).
-            if end >= len(data) or not data[offset:].strip(b"\x00") or _is_zero(data, end):
+            if _torn(data, offset, end):
                 return ParsedLog(tuple(records), offset, torn=True)
-            raise WalCorrupted(f"damaged record at byte {offset} followed by more data")
+            raise WalCorrupted(
+                f"damaged record at byte {offset}: not a torn last write (a complete frame "
+                "whose checksum fails, or damage followed by more data)"
+            )
         records.append(data[offset + FRAME_HEADER_SIZE_BYTES : end])
         offset = end
     return ParsedLog(tuple(records), offset, torn=False)
+
+
+TORN_ZERO_TAIL_BYTES_MIN = 8  # a real record ends in 8 zero bytes with probability 2**-64
+
+
+def _torn(data: bytes, offset: int, end: int) -> bool:
+    """Whether the damaged frame at `offset` is what a crash during its append leaves: cut
+    off by the end of the file, or zeros where its bytes were not yet persisted (a filesystem
+    may extend a file with zeros). A complete frame whose bytes are not zeros but whose
+    checksum fails is corruption, not a torn write: dropping it could forget a signed vote."""
+    if end > len(data) or len(data) - offset < FRAME_HEADER_SIZE_BYTES:
+        return True  # the frame runs past the end of the file
+    if _is_zero(data, offset):
+        return True  # nothing but zeros from the frame on
+    if not _is_zero(data, end):
+        return False  # more data follows: never a torn last write
+    payload = data[offset + FRAME_HEADER_SIZE_BYTES : end]
+    return payload.endswith(bytes(TORN_ZERO_TAIL_BYTES_MIN))
 
 
 def _is_zero(data: bytes, start: int) -> bool:

@@ -560,8 +560,10 @@ def create_app(
             raise ApiError(
                 408, "timeout", f"not committed within {timeout_ms} ms; still pending", tx_id
             ) from None
-        except AdmissionError as exc:
-            raise ApiError(429, exc.code.value, exc.detail, tx_id) from None
+        except AdmissionError:
+            # Admitted, but too many clients wait on commits: answer as without `wait`; the
+            # client polls GET /v1/transactions/{id}.
+            return JSONResponse({"id": tx_id.hex(), "status": "pending"}, status_code=202)
         return JSONResponse(
             {
                 "id": tx_id.hex(),

@@ -45,6 +45,10 @@ def load_genesis(path: Path) -> Genesis:
         raise ConfigError(f"{path}: invalid genesis: {exc}") from None
 
 
+class NodeFailed(Exception):
+    """The node stopped because consensus or its store failed."""
+
+
 class _ApiServer(uvicorn.Server):
     """uvicorn without its own signal handling: the node owns SIGTERM and SIGINT."""
 
@@ -76,12 +80,16 @@ async def serve(config: NodeConfig) -> None:
     api = asyncio.create_task(server.serve())
     log.info("api listening on http://%s (docs at /docs)", config.api_listen)
     stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({api, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    failed = asyncio.create_task(node.failed.wait())
+    await asyncio.wait({api, stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await api
     stopped.cancel()
+    failed.cancel()
     await node.stop()
+    if node.failure is not None:
+        raise NodeFailed(f"{type(node.failure).__name__}: {node.failure}")
 
 
 def run(config_path: Path) -> int:
@@ -95,6 +103,13 @@ def run(config_path: Path) -> int:
         return 2
     except (LedgerError, WalError) as exc:
         log.error("cannot start: %s", exc)
+        return 1
+    except NodeFailed as exc:
+        log.error(
+            "stopped after a failure: %s (see the log above; the data directory is at "
+            "its last complete block)",
+            exc,
+        )
         return 1
     return 0
 

@@ -137,6 +137,8 @@ class Node:
         self.evidence_pool: deque[DuplicateVoteEvidence] = deque(maxlen=EVIDENCE_POOL_MAX)
         self.peer_heights: dict[bytes, int] = {}
         self._pending_request: ValueRequest | None = None
+        self.failure: BaseException | None = None  # set when the node must stop (see _drain)
+        self.failed = asyncio.Event()
         self._proposal_timer: asyncio.TimerHandle | None = None
         self._replace_replica = False
         self._sync_requested_ms = 0
@@ -403,6 +405,22 @@ class Node:
         )
 
     def _drain(self) -> None:
+        try:
+            self._drain_all()
+        except Exception as exc:
+            # Consensus or the store failed (a disk that can no longer be written or read, a
+            # broken invariant): this node must not go on voting. `failed` tells node/main.py
+            # to stop the process with a non-zero status; nothing here retries.
+            self._fatal(exc)
+            raise
+
+    def _fatal(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            log.critical("node %s stops: %s: %s", self.config.name, type(exc).__name__, exc)
+            self.failed.set()
+
+    def _drain_all(self) -> None:
         drain_ready(self.replica, self)
         while self._replace_replica:
             # A new validator set from this height on: a replica configured with it takes

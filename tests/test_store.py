@@ -117,3 +117,60 @@ def test_genesis_state_is_stored_and_verified(tmp_path: Path) -> None:
     report = verify_directory(tmp_path / "db")
     assert report.problem is not None
     assert "org/customs" in report.problem.what
+
+
+def test_a_truncated_table_is_reported_as_corruption_not_a_raw_leveldb_error(
+    tmp_path: Path,
+) -> None:
+    from ledger.verify import verify_directory
+
+    chain = ChainBuilder()
+    with LedgerStore.open(tmp_path / "db", chain.genesis) as store:
+        for height in range(1, 41):
+            txs = [chain.transaction(n=height * 100 + i, pad=b"p" * 400) for i in range(20)]
+            store.persist_block(chain.next_block(txs, {f"k/{height}": height}))
+        store._db.compact_range()  # move everything from the log into table files
+    tables = sorted((tmp_path / "db").glob("*.ldb"), key=lambda p: p.stat().st_size)
+    assert tables, "no table files to damage"
+    largest = tables[-1]
+    largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])
+    report = verify_directory(tmp_path / "db")
+    assert report.problem is not None
+    try:
+        store = LedgerStore.open(tmp_path / "db")
+    except StoreCorrupted:
+        return  # refused at open: fine
+    def read_every_block() -> None:
+        for height in range(1, 41):
+            store.block(height)
+
+    with store, pytest.raises(StoreCorrupted):
+        read_every_block()
+
+
+class _FailingStore(LedgerStore):
+    """A store whose next block write fails as a full or broken disk would."""
+
+    fail_next = True
+
+    def _write_block(self, *args: object, **kwargs: object) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise StoreError("disk full")
+        super()._write_block(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_failed_block_write_leaves_the_store_at_its_head(tmp_path: Path) -> None:
+    chain = ChainBuilder()
+    with LedgerStore.open(tmp_path / "db", chain.genesis) as plain:
+        plain.persist_block(chain.next_block([chain.transaction()]))
+    store = _FailingStore.open(tmp_path / "db")
+    with store:
+        executed = chain.next_block([chain.transaction(), chain.transaction()])
+        with pytest.raises(StoreError, match="disk full"):
+            store.persist_block(executed)
+        assert store.height == 1
+        assert store.log.size == 1
+        store.persist_block(executed)  # the same block again, once the disk is back
+        assert store.height == 2
+        assert store.log.root() == chain.log.root()

@@ -100,13 +100,26 @@ def test_zeros_after_the_last_record_are_a_torn_tail(tmp_path: Path) -> None:
     assert path.stat().st_size == len(MAGIC) + 8 + len(b"kept")
 
 
-def test_a_flipped_bit_in_the_last_record_is_a_torn_tail(tmp_path: Path) -> None:
+def test_a_flipped_bit_in_the_complete_last_record_is_corruption(tmp_path: Path) -> None:
+    # Not what a crash leaves (a prefix, or zeros): dropping it could forget a signed vote.
     path = tmp_path / "wal"
     with FileWal.open(path) as wal:
         wal.append(b"kept")
         wal.append(b"damaged")
     data = bytearray(path.read_bytes())
     data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(WalCorrupted, match="not a torn last write"):
+        FileWal.open(path)
+
+
+def test_a_last_record_whose_tail_was_never_persisted_is_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "wal"
+    with FileWal.open(path) as wal:
+        wal.append(b"kept")
+        wal.append(b"the last vote record" * 4)
+    data = bytearray(path.read_bytes())
+    data[-20:] = bytes(20)  # the file was extended, the last bytes never written
     path.write_bytes(bytes(data))
     with FileWal.open(path) as wal:
         assert wal.records() == [b"kept"]
@@ -120,7 +133,7 @@ def test_damage_before_the_tail_is_corruption(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(MAGIC) + 8] ^= 0xFF  # first payload byte
     path.write_bytes(bytes(data))
-    with pytest.raises(WalCorrupted, match="followed by more data"):
+    with pytest.raises(WalCorrupted, match="not a torn last write"):
         FileWal.open(path)
 
 
