@@ -140,6 +140,7 @@ def test_a_truncated_table_is_reported_as_corruption_not_a_raw_leveldb_error(
         store = LedgerStore.open(tmp_path / "db")
     except StoreCorrupted:
         return  # refused at open: fine
+
     def read_every_block() -> None:
         for height in range(1, 41):
             store.block(height)
