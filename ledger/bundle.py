@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger import merkle
-from ledger.codec import Value
+from ledger.codec import Value, value_to_json
 from ledger.crypto import HASH_SIZE_BYTES
 from ledger.errors import ValidationError
 from ledger.store import TransactionLocation
@@ -139,17 +139,6 @@ def bundle_entry(source: BundleSource, tx_id: bytes) -> BundleEntry | None:
 
 
 # --- to JSON ----------------------------------------------------------------------------------
-
-
-def value_to_json(value: Value) -> Any:
-    """A canonical value as JSON: bytes as lowercase hex, tuples as lists."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [value_to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: value_to_json(item) for key, item in value.items()}
-    return value
 
 
 def header_to_json(header: Header) -> dict[str, Any]:

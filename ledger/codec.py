@@ -12,7 +12,7 @@ decode to, so two nodes that accept the same bytes agree on the value and vice v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import msgpack
 
@@ -95,6 +95,18 @@ def decode(data: bytes, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
     _check_shape(value, depth=0, limits=limits)
     if _PACKER.pack(value) != data:
         raise DecodeError("non-canonical encoding (an integer or length not in its shortest form)")
+    return value
+
+
+def value_to_json(value: Value) -> Any:
+    """A value as JSON: bytes as lowercase hex, tuples as lists (for people and web APIs;
+    what is hashed or signed is always the canonical encoding, never this)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [value_to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: value_to_json(item) for key, item in value.items()}
     return value
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ledger import crypto
-from ledger.codec import INT_MAX, Value, decode, encode
+from ledger.codec import INT_MAX, Value, decode, encode, value_to_json
 from ledger.crypto import HASH_SIZE_BYTES, PUBLIC_KEY_SIZE_BYTES, SIGNATURE_SIZE_BYTES, Domain
 from ledger.errors import DecodeError, ValidationError
 from ledger.fields import Fields, check_binary, check_text
@@ -823,7 +823,7 @@ class Genesis:
 
     def to_json(self) -> str:
         """Human-readable JSON: bytes as lowercase hex, keys sorted."""
-        return json.dumps(_to_json(self.to_value()), indent=2, sort_keys=True) + "\n"
+        return json.dumps(value_to_json(self.to_value()), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Genesis:
@@ -836,16 +836,6 @@ class Genesis:
 
 
 _HEX_FIELDS = frozenset({"admin_keys", "key", "node_key"})
-
-
-def _to_json(value: Value) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [_to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
-    return value
 
 
 def _from_json(value: Any, key: str) -> Value:

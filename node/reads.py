@@ -17,7 +17,7 @@ from contracts.identity import KeyRecord, OrganisationRecord, load_key
 from contracts.records import FAMILIES, FAMILY_BILL_OF_LADING, Document, load_document
 from contracts.visibility import Reader, may_see_document, may_see_event, may_see_members
 from ledger.bundle import BUNDLE_FORMAT, bundle_entry, bundle_to_json
-from ledger.bundle import value_to_json as to_json
+from ledger.codec import value_to_json as to_json
 from ledger.merkle import MerkleError
 from ledger.types import Transaction
 
