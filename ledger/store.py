@@ -383,7 +383,11 @@ class LedgerStore:
     # --- integrity --------------------------------------------------------------------------
 
     def check_integrity(self) -> None:
-        """Refuse (StoreCorrupted) unless the head agrees with what is stored under it."""
+        """Refuse (StoreCorrupted) unless every stored byte passes LevelDB's checksums and the
+        head agrees with what is stored under it. The checksum pass reads the whole database
+        once (sequentially, in LevelDB's C++ loop): a damaged old block must stop the node at
+        start, not when a peer or a client first asks for it."""
+        self._check_checksums()
         head = self._head
         if head.height == 0:
             if head.log_size != 0 or head.header_hash != self.genesis.hash():
@@ -421,6 +425,15 @@ class LedgerStore:
             raise StoreCorrupted(
                 f"{where}: log root expected {head.log_root.hex()}, found {log_root.hex()}"
             )
+
+    def _check_checksums(self) -> None:
+        try:
+            for _ in self._db.iterator(
+                include_value=False, verify_checksums=True, fill_cache=False
+            ):
+                pass
+        except plyvel.Error as exc:
+            raise StoreCorrupted(f"LevelDB checksum pass failed: {exc}") from None
 
     def _read(self, key: bytes) -> bytes | None:
         try:

@@ -23,7 +23,7 @@ from ledger.types import Genesis
 from network.wal import WalError
 from node.api import create_app
 from node.config import ConfigError, NodeConfig, load_node_key
-from node.runtime import Node
+from node.runtime import Node, wall_clock_ms
 
 log = logging.getLogger("node")
 
@@ -57,10 +57,25 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+def clock_offset_ms() -> int:
+    """`TRADELEDGER_CLOCK_OFFSET_MS`: shift this node's clock, to test clock skew and backward
+    jumps (the adversarial suite). Never set in production."""
+    text = os.environ.get("TRADELEDGER_CLOCK_OFFSET_MS", "0")
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"TRADELEDGER_CLOCK_OFFSET_MS: not an integer: {text!r}") from None
+
+
 async def serve(config: NodeConfig) -> None:
     genesis = load_genesis(config.genesis_file)
     key = load_node_key(config.key_file)
-    node = Node(config, key.seed, genesis)
+    offset_ms = clock_offset_ms()
+    if offset_ms:
+        log.warning(
+            "this node's clock is shifted by %d ms (TRADELEDGER_CLOCK_OFFSET_MS)", offset_ms
+        )
+    node = Node(config, key.seed, genesis, clock_ms=lambda: wall_clock_ms() + offset_ms)
     await node.start()
     server = _ApiServer(
         uvicorn.Config(

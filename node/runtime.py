@@ -119,7 +119,12 @@ class Node:
         self.mempool = Mempool()
         self.app = LedgerApplication(self.store, self.key.public_key, self.mempool.was_verified)
         self.validators = self.store.validators_at(self.store.height + 1)
-        self.replica = self._new_replica(load_wal_records(self.wal))
+        records = load_wal_records(self.wal)
+        # Votes this validator signed at heights its store has not reached (its store was
+        # restored or wiped and is syncing again): kept, and restored when the node gets
+        # there, so that it never signs anything else at those heights.
+        self._signed_ahead = {r.height for r in records if r.height > self.store.height + 1}
+        self.replica = self._new_replica(records)
         self.transport = Transport(
             key=self.key,
             config=TransportConfig(
@@ -279,8 +284,12 @@ class Node:
 
     def execute_and_persist(self, decided: Decided) -> None:
         candidate = self.app.execute_and_persist(decided)
-        self.wal.reset()
         height = decided.height
+        if not any(signed > height for signed in self._signed_ahead):
+            self.wal.reset()  # nothing recorded for a later height: the log starts afresh
+        if height + 1 in self._signed_ahead:
+            self._signed_ahead.discard(height + 1)
+            self._replace_replica = True  # restore what was signed at the next height
         tx_ids = [transaction_id(data) for data in candidate.block.transactions]
         self.mempool.remove(tx_ids)
         self.mempool.prune(self.store, height + 1)
@@ -423,9 +432,9 @@ class Node:
     def _drain_all(self) -> None:
         drain_ready(self.replica, self)
         while self._replace_replica:
-            # A new validator set from this height on: a replica configured with it takes
-            # over, restoring from the write-ahead log whatever the old one recorded for
-            # this height, so nothing is ever signed twice.
+            # A new validator set from this height on, or votes signed at this height before
+            # the store was wiped: a new replica takes over, restoring from the write-ahead
+            # log whatever was recorded for this height, so nothing is ever signed twice.
             self._replace_replica = False
             self.replica = self._new_replica(load_wal_records(self.wal))
             drain_ready(self.replica, self)

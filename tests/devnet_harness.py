@@ -44,20 +44,35 @@ class Devnet:
     _nonce: int = 0
 
     @classmethod
-    def create(cls, directory: Path, nodes: int = 4) -> Devnet:
-        manifest = devnet.init_network(
-            directory,
-            chain_id="tradeledger-test",
-            validator_organisations=devnet.DEMO_VALIDATOR_ORGANISATIONS[:nodes],
-            passphrase_limits=(
-                nacl.pwhash.argon2id.OPSLIMIT_MIN,
-                nacl.pwhash.argon2id.MEMLIMIT_MIN,
-            ),
-        )
-        net = cls(directory=directory, manifest=manifest)
-        net.restart_stopped()
-        devnet.wait_ready(manifest, timeout_s=60)
-        return net
+    def create(cls, directory: Path, nodes: int = 4, attempts: int = 3) -> Devnet:
+        """A running devnet in `directory`. The devnet picks free ports before its nodes bind
+        them; on a busy machine another process can take one in between, so a devnet whose
+        nodes do not all come up is stopped and made again (bounded), in a fresh folder."""
+        for attempt in range(attempts):
+            folder = (
+                directory if attempt == 0 else directory.with_name(f"{directory.name}-{attempt}")
+            )
+            manifest = devnet.init_network(
+                folder,
+                chain_id="tradeledger-test",
+                validator_organisations=devnet.DEMO_VALIDATOR_ORGANISATIONS[:nodes],
+                passphrase_limits=(
+                    nacl.pwhash.argon2id.OPSLIMIT_MIN,
+                    nacl.pwhash.argon2id.MEMLIMIT_MIN,
+                ),
+            )
+            net = cls(directory=folder, manifest=manifest)
+            net.restart_stopped()
+            try:
+                devnet.wait_ready(manifest, timeout_s=60)
+            except devnet.DevnetError:
+                if attempt == attempts - 1:
+                    net.stop()
+                    raise
+                net.stop()
+                continue
+            return net
+        raise AssertionError("unreachable")
 
     @property
     def nodes(self) -> list[dict[str, object]]:

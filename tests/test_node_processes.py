@@ -79,9 +79,9 @@ def test_transactions_submitted_to_every_node_commit_everywhere(net: Devnet) -> 
             assert answer.json()["height"] == height
 
 
-def test_a_block_larger_than_a_mebibyte_commits(net: Devnet) -> None:
-    # A proposal carries its whole block inside one peer frame: blocks up to the consensus
-    # size limit must cross the transport (a 1 MiB codec default once stalled the network).
+def test_large_transactions_in_one_batch_commit_everywhere(net: Devnet) -> None:
+    # 1.8 MB in one batch: the blocks built from it cross the transport whole (a 1 MiB codec
+    # default once stalled the network under such load).
     key = net.member_key("seller")
     height = net.height(0)
     txs = [
@@ -110,12 +110,9 @@ def test_a_block_larger_than_a_mebibyte_commits(net: Devnet) -> None:
             for tx in txs
         )
 
+    # How the 30 split into blocks depends on timing; that a frame holds the largest block is
+    # asserted deterministically in tests/test_runtime_limits.py.
     wait_until(all_committed, COMMIT_TIMEOUT_S, "30 large transactions to commit everywhere")
-    heights = {
-        net.http.get(f"{net.url(0)}/v1/transactions/{tx.id.hex()}").json()["height"] for tx in txs
-    }
-    sizes = [net.http.get(f"{net.url(0)}/v1/blocks/{h}").json() for h in heights]
-    assert any(block["transactions"] >= 18 for block in sizes), "no block above 1 MiB was built"
 
 
 def test_the_demo_trade_over_real_http(net: Devnet) -> None:

@@ -175,3 +175,18 @@ def test_a_failed_block_write_leaves_the_store_at_its_head(tmp_path: Path) -> No
         store.persist_block(executed)  # the same block again, once the disk is back
         assert store.height == 2
         assert store.log.root() == chain.log.root()
+
+
+def test_a_flipped_byte_in_an_old_table_stops_the_store_at_open(tmp_path: Path) -> None:
+    chain = ChainBuilder()
+    with LedgerStore.open(tmp_path / "db", chain.genesis) as store:
+        for height in range(1, 41):
+            txs = [chain.transaction(n=height * 100 + i, pad=b"p" * 400) for i in range(20)]
+            store.persist_block(chain.next_block(txs, {f"k/{height}": height}))
+        store._db.compact_range()
+    table = max((tmp_path / "db").glob("*.ldb"), key=lambda p: p.stat().st_size)
+    data = bytearray(table.read_bytes())
+    data[len(data) // 3] ^= 0x10  # inside the data blocks of old blocks, far from the head
+    table.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupted, match="checksum"):
+        LedgerStore.open(tmp_path / "db")

@@ -81,10 +81,12 @@ class Cluster:
         process = self.processes.get(index)
         return process is not None and process.poll() is None
 
-    def start(self, index: int) -> subprocess.Popen[bytes]:
-        """Start node `index` (as node.devnet does: same command, its own session)."""
+    def start(self, index: int, clock_offset_ms: int = 0) -> subprocess.Popen[bytes]:
+        """Start node `index` (as node.devnet does: same command, its own session), its
+        clock shifted by `clock_offset_ms` (node/main.py's TRADELEDGER_CLOCK_OFFSET_MS)."""
         assert not self.running(index), f"node {index} is already running"
         log_path = self.net.directory / str(self.net.nodes[index]["log"])
+        env = {**os.environ, "TRADELEDGER_CLOCK_OFFSET_MS": str(clock_offset_ms)}
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "node.main", "--config", str(self.config_path(index))],
@@ -93,6 +95,7 @@ class Cluster:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=self.net.directory,
+                env=env,
             )
         self.processes[index] = process
         self.net.nodes[index]["pid"] = process.pid
