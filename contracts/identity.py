@@ -16,7 +16,7 @@ from ledger.codec import Value
 from ledger.codes import Code
 from ledger.errors import ValidationError
 from ledger.fields import Fields, check_binary, check_text
-from ledger.state import StateView
+from ledger.state import StateView, get_parsed
 from ledger.types import Genesis, Organisation, Role, Validator, ValidatorSet
 
 KEY_KIND_ADMIN = "admin"
@@ -137,13 +137,11 @@ class Sender:
 
 
 def load_organisation(view: StateView, organisation_id: str) -> OrganisationRecord | None:
-    value = view.get(organisation_key(organisation_id))
-    return None if value is None else OrganisationRecord.from_value(value)
+    return get_parsed(view, organisation_key(organisation_id), OrganisationRecord.from_value)
 
 
 def load_key(view: StateView, public_key: bytes) -> KeyRecord | None:
-    value = view.get(key_key(public_key))
-    return None if value is None else KeyRecord.from_value(value)
+    return get_parsed(view, key_key(public_key), KeyRecord.from_value)
 
 
 def load_validator_set(view: StateView) -> ValidatorSet:

@@ -35,12 +35,13 @@ so a document's history lists every record that names it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from contracts.context import LIMITS
 from ledger.codec import Value
 from ledger.fields import Fields, check_text
-from ledger.state import StateView
+from ledger.state import R, StateView, get_parsed
 
 # --- keys -------------------------------------------------------------------------------------
 
@@ -64,8 +65,11 @@ def transaction_key(tx_id: bytes) -> str:
     return f"tx/{tx_id.hex()}"
 
 
+NONCE_PREFIX = "nonce/"
+
+
 def nonce_key(sender: bytes, nonce: int) -> str:
-    return f"nonce/{sender.hex()}/{nonce}"
+    return f"{NONCE_PREFIX}{sender.hex()}/{nonce}"
 
 
 def document_key(document_id: str) -> str:
@@ -436,6 +440,12 @@ class Changes:
         if key in self.writes:
             return self.writes[key]
         return self._view.get(key)
+
+    def get_parsed(self, key: str, parse: Callable[[Value], R]) -> R | None:
+        if key in self.writes:
+            value = self.writes[key]
+            return None if value is None else parse(value)
+        return get_parsed(self._view, key, parse)
 
     def put(self, key: str, value: Value | None) -> None:
         self.writes[key] = value

@@ -98,6 +98,18 @@ def decode(data: bytes, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
     return value
 
 
+def decode_trusted(data: bytes) -> Value:
+    """Decode bytes this node encoded itself and kept under checksums (its own store's state
+    values): no canonical-form checks, about ten times faster than `decode`. Never for bytes
+    from a peer, a client or a file another program may have written; `ledger verify` reads
+    the same records with `decode`."""
+    try:
+        value: Value = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
+    except (ValueError, msgpack.UnpackException, TypeError, DecodeError) as exc:
+        raise DecodeError(f"malformed msgpack: {exc or type(exc).__name__}") from None
+    return value
+
+
 def value_to_json(value: Value) -> Any:
     """A value as JSON: bytes as lowercase hex, tuples as lists (for people and web APIs;
     what is hashed or signed is always the canonical encoding, never this)."""
@@ -117,28 +129,62 @@ _DEPTH_ENCODE_MAX = 64
 
 
 def _canonical(value: Value, depth: int) -> Value:
-    """A copy of `value` in which every map is in sorted key order and tuples are lists."""
+    """A copy of `value` in which every map is in sorted key order and tuples are lists.
+
+    Scalars inside a container are handled inline (most of a document is scalars), so the
+    recursion happens once per container, not once per leaf."""
     kind = type(value)
-    if kind is str or kind is bytes or kind is bool or value is None:
+    if kind in _SCALARS:
         return value
     if kind is int:
-        assert isinstance(value, int)
-        if not INT_MIN <= value <= INT_MAX:
-            raise EncodeError(f"integer {value} outside [-2**63, 2**64-1]")
-        return value
+        return _checked_int(value)
     if depth > _DEPTH_ENCODE_MAX:
         raise EncodeError(f"value nested deeper than {_DEPTH_ENCODE_MAX}")
     if kind is dict:
         assert isinstance(value, dict)
-        keys = sorted(value)  # TypeError for mixed key types is turned into EncodeError below
-        for key in keys:
+        result: dict[str, Value] = {}
+        for key in sorted(value):  # TypeError for mixed key types: EncodeError in `encode`
             if type(key) is not str:
                 raise EncodeError(f"map key {key!r} is not text")
-        return {key: _canonical(value[key], depth + 1) for key in keys}
+            item = value[key]
+            item_kind = type(item)
+            if item_kind in _SCALARS:
+                result[key] = item
+            elif item_kind is int:
+                result[key] = _checked_int(item)
+            else:
+                result[key] = _canonical(item, depth + 1)
+        return result
     if kind is list or kind is tuple:
         assert isinstance(value, list | tuple)
-        return [_canonical(item, depth + 1) for item in value]
+        items: list[Value] = []
+        for item in value:
+            item_kind = type(item)
+            if item_kind in _SCALARS:
+                items.append(item)
+            elif item_kind is int:
+                items.append(_checked_int(item))
+            else:
+                items.append(_canonical(item, depth + 1))
+        return items
     raise EncodeError(f"{kind.__name__} has no canonical encoding (no floats, no objects)")
+
+
+_SCALARS = frozenset({str, bytes, bool, type(None)})
+
+
+def _checked_int(value: Value) -> int:
+    assert isinstance(value, int)
+    if not INT_MIN <= value <= INT_MAX:
+        raise EncodeError(f"integer {value} outside [-2**63, 2**64-1]")
+    return value
+
+
+def encode_text(text: str) -> bytes:
+    """`encode(text)` for a str, without the generic walk."""
+    assert type(text) is str
+    packed: bytes = _PACKER.pack(text)
+    return packed
 
 
 def array_header(length: int) -> bytes:

@@ -15,11 +15,11 @@ execution differed by one byte is caught at the first differing block.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol, TypeVar
 
 from ledger import crypto
-from ledger.codec import Value, array_header, encode
+from ledger.codec import Value, array_header, encode, encode_text
 from ledger.crypto import Domain
 from ledger.types import ZERO_HASH
 
@@ -32,6 +32,21 @@ class StateView(Protocol):
     def get(self, key: str) -> Value | None:
         """The value at `key`, or None if there is none."""
         ...
+
+
+R = TypeVar("R")
+
+
+def get_parsed(view: StateView, key: str, parse: Callable[[Value], R]) -> R | None:
+    """`parse(view.get(key))`, or None if there is no value. A view with a `get_parsed` method
+    of its own (the store) may answer from a cache of parsed records; `parse` must be a pure
+    function returning an immutable record, so a cached answer is the same answer."""
+    method = getattr(view, "get_parsed", None)
+    if method is not None:
+        parsed: R | None = method(key, parse)
+        return parsed
+    value = view.get(key)
+    return None if value is None else parse(value)
 
 
 class MemoryState:
@@ -66,6 +81,12 @@ class Overlay:
             return self.writes[key]
         return self._base.get(key)
 
+    def get_parsed(self, key: str, parse: Callable[[Value], R]) -> R | None:
+        if key in self.writes:
+            value = self.writes[key]
+            return None if value is None else parse(value)
+        return get_parsed(self._base, key, parse)
+
     def apply(self, writes: Writes) -> None:
         self.writes.update(writes)
 
@@ -85,7 +106,7 @@ def writes_record(encoded: EncodedWrites) -> bytes:
     parts = [array_header(len(encoded))]
     for key, value in encoded:
         parts.append(b"\x92")
-        parts.append(encode(key))
+        parts.append(encode_text(key))
         parts.append(b"\xc0" if value is None else value)
     return b"".join(parts)
 

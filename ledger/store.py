@@ -25,7 +25,7 @@ Key layout (all heights and indexes are 8-byte big-endian, so keys sort by heigh
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,13 @@ from typing import Any
 import plyvel
 
 from ledger import merkle
-from ledger.codec import Value, decode, encode
+from ledger.codec import Value, decode, decode_trusted, encode
 from ledger.errors import DecodeError, StoreCorrupted, StoreError, ValidationError
 from ledger.fields import Fields
 from ledger.state import (
     GENESIS_STATE_ROOT,
     EncodedWrites,
+    R,
     Writes,
     encode_writes,
     next_state_root,
@@ -46,6 +47,8 @@ from ledger.state import (
     writes_record,
 )
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
+
+PARSED_CACHE_MAX = 65_536  # parsed state records kept by `get_parsed`
 
 _GENESIS_KEY = b"meta/genesis"
 _HEAD_KEY = b"meta/head"
@@ -123,7 +126,10 @@ class LedgerStore:
         self.genesis = genesis
         self._head = head
         self._log = merkle.MerkleLog(self, head.log_size)
-        self._validators_cache: dict[int, ValidatorSet] = {}
+        # Parsed records by (state key, parser): filled by `get_parsed`, and a key's entries
+        # dropped when a block writes that key. Bounded; cleared whole when full.
+        self._parsed: dict[tuple[str, Callable[[Value], object]], object] = {}
+        self._parsed_keys: dict[str, list[tuple[str, Callable[[Value], object]]]] = {}
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -218,13 +224,28 @@ class LedgerStore:
     def get(self, key: str) -> Value | None:
         """StateView: the committed value at `key`."""
         data = self._read(_state_key(key))
-        return None if data is None else decode(data)
+        # Our own canonical bytes under LevelDB's checksums; `ledger verify` decodes strictly.
+        return None if data is None else decode_trusted(data)
+
+    def get_parsed(self, key: str, parse: Callable[[Value], R]) -> R | None:
+        """`parse(get(key))` (None if absent), cached until a block writes `key`."""
+        slot = (key, parse)
+        if slot in self._parsed:
+            return self._parsed[slot]  # type: ignore[return-value]
+        value = self.get(key)
+        parsed = None if value is None else parse(value)
+        if len(self._parsed) >= PARSED_CACHE_MAX:
+            self._parsed.clear()
+            self._parsed_keys.clear()
+        self._parsed[slot] = parsed
+        self._parsed_keys.setdefault(key, []).append(slot)
+        return parsed
 
     def state_items(self, prefix: str) -> Iterator[tuple[str, Value]]:
         """Committed state entries whose key starts with `prefix`, in key order."""
         try:
             for key, data in self._db.iterator(prefix=_state_key(prefix)):
-                yield key[2:].decode("utf-8"), decode(data)
+                yield key[2:].decode("utf-8"), decode_trusted(data)
         except plyvel.Error as exc:
             raise StoreCorrupted(f"LevelDB cannot read state under {prefix!r}: {exc}") from None
 
@@ -268,7 +289,7 @@ class LedgerStore:
         data = self._read(b"t/" + tx_id)
         if data is None:
             return None
-        height, index, log_index = _int_list(decode(data), 3)
+        height, index, log_index = _int_list(decode_trusted(data), 3)
         return TransactionLocation(height=height, index=index, log_index=log_index)
 
     def validators_at(self, height: int) -> ValidatorSet:
@@ -346,6 +367,9 @@ class LedgerStore:
             raise StoreError(f"height {height}: the block could not be written: {exc}") from None
         self._log.mark_persisted()
         self._head = head
+        for key, _ in encoded:
+            for slot in self._parsed_keys.pop(key, ()):
+                self._parsed.pop(slot, None)
 
     def _write_block(
         self,

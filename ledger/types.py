@@ -46,6 +46,7 @@ class Transaction:
     body: dict[str, Value]
     signature: bytes = b""
     _id: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _payload: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def signed_value(self) -> dict[str, Value]:
         return {
@@ -58,7 +59,13 @@ class Transaction:
         }
 
     def signed_payload(self) -> bytes:
-        return encode(self.signed_value())
+        """The canonical bytes the signature covers (cut from the decoded bytes, or encoded
+        once per object)."""
+        payload = self._payload
+        if payload is None:
+            payload = encode(self.signed_value())
+            object.__setattr__(self, "_payload", payload)
+        return payload
 
     @property
     def id(self) -> bytes:
@@ -135,7 +142,9 @@ class Transaction:
             raise DecodeError(
                 f"transaction of {len(data)} bytes exceeds {TRANSACTION_SIZE_BYTES_MAX}"
             )
-        return cls.from_value(decode(data))
+        tx = cls.from_value(decode(data))
+        object.__setattr__(tx, "_payload", _signed_payload_of(data))
+        return tx
 
 
 _SIGNATURE_FIELD = b"\xa9signature\xc4\x40"  # the last key of a transaction map, and its header
@@ -148,10 +157,13 @@ def transaction_id(data: bytes) -> bytes:
     A canonical transaction is a 7-key map whose last key is ``signature``; its signed
     payload is the same map without that entry: header 0x86 instead of 0x87, tail removed.
     """
+    return crypto.tagged_hash(Domain.TRANSACTION_ID, _signed_payload_of(data))
+
+
+def _signed_payload_of(data: bytes) -> bytes:
     assert data[0] == 0x87, "not a canonical transaction"
     assert data[-_SIGNATURE_FIELD_SIZE_BYTES:-SIGNATURE_SIZE_BYTES] == _SIGNATURE_FIELD
-    payload = b"\x86" + data[1:-_SIGNATURE_FIELD_SIZE_BYTES]
-    return crypto.tagged_hash(Domain.TRANSACTION_ID, payload)
+    return b"\x86" + data[1:-_SIGNATURE_FIELD_SIZE_BYTES]
 
 
 # --- validators and votes -------------------------------------------------------------------

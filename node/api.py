@@ -587,7 +587,9 @@ def create_app(
         (`application/msgpack`) or JSON `{"transactions": ["<hex>", ...]}`. Each is admitted
         or refused on its own; the results are in the order given."""
         items = await _batch_items(request, limits)
-        return {"results": [await _submit_item(node, item) for item in items]}
+        datas = [item for item in items if item is not None]
+        submitted = iter(await node.submit_batch(datas) if datas else [])
+        return {"results": [_batch_result(None if i is None else next(submitted)) for i in items]}
 
     @app.get(
         "/v1/transactions/{tx_id}",
@@ -921,17 +923,15 @@ async def _submit(node: Node, data: bytes) -> Transaction:
         ) from None
 
 
-async def _submit_item(node: Node, data: bytes | None) -> dict[str, Any]:
-    if data is None:
+def _batch_result(submitted: Transaction | AdmissionError | None) -> dict[str, Any]:
+    if submitted is None:
         return {
             "error": Code.MALFORMED_TRANSACTION.value,
             "detail": "an item must be the transaction's bytes (msgpack bin, or hex in JSON)",
         }
-    try:
-        tx = await node.submit(data)
-    except AdmissionError as exc:
-        return {"error": exc.code.value, "detail": exc.detail}
-    return {"id": tx.id.hex(), "status": "pending"}
+    if isinstance(submitted, AdmissionError):
+        return {"error": submitted.code.value, "detail": submitted.detail}
+    return {"id": submitted.id.hex(), "status": "pending"}
 
 
 def _tx_id(data: bytes) -> bytes | None:

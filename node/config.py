@@ -15,7 +15,7 @@
 
     [consensus]
     empty_block_interval_ms = 1000 # propose an empty block after this long with no work
-    block_interval_ms_min = 20     # with work, propose this long after the last block
+    block_interval_ms_min = 0      # with work, propose this long after the last block
 
 Nothing assumes loopback: each organisation's node lists its own addresses and its peers'.
 """
@@ -75,7 +75,7 @@ class NodeConfig:
     peers: tuple[Peer, ...] = ()
     api_listen: Address = field(default_factory=lambda: Address(host="127.0.0.1", port=8600))
     empty_block_interval_ms: int = 1000
-    block_interval_ms_min: int = 20
+    block_interval_ms_min: int = 0
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -120,7 +120,7 @@ class NodeConfig:
         interval = consensus.get("empty_block_interval_ms", 1000)
         if not isinstance(interval, int) or not 10 <= interval <= 600_000:
             raise ConfigError("consensus.empty_block_interval_ms: expected 10..600000")
-        interval_min = consensus.get("block_interval_ms_min", min(20, interval))
+        interval_min = consensus.get("block_interval_ms_min", 0)
         if not isinstance(interval_min, int) or not 0 <= interval_min <= interval:
             raise ConfigError(
                 "consensus.block_interval_ms_min: expected 0..empty_block_interval_ms"

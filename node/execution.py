@@ -28,7 +28,6 @@ from ledger.types import (
     ValidatorSet,
     evidence_hash,
     results_root,
-    transaction_id,
 )
 from network.consensus import CheckedValue, Decided
 
@@ -56,12 +55,12 @@ class LedgerApplication:
         self,
         store: LedgerStore,
         node_key: bytes,
-        was_verified: Callable[[bytes], bool] = lambda data: False,
+        verified_transaction: Callable[[bytes], Transaction | None] = lambda data: None,
     ) -> None:
         self.store = store
         self.chain_id = store.genesis.chain_id
         self.node_key = node_key
-        self._was_verified = was_verified
+        self._verified_transaction = verified_transaction
         self._candidates: dict[bytes, Candidate] = {}
         self._candidates_height = store.height + 1
 
@@ -88,8 +87,8 @@ class LedgerApplication:
         txs_chosen: list[Transaction] = []
         seen: set[bytes] = set()
         for data in transactions:  # leave out what `check` refuses, whatever the mempool holds
-            tx = Transaction.decode(data)
-            tx_id = transaction_id(data)
+            tx = self._verified_transaction(data) or Transaction.decode(data)
+            tx_id = tx.id
             if tx.chain_id != self.chain_id or tx_id in seen:
                 continue
             if self.store.transaction_location(tx_id) is not None:
@@ -136,22 +135,24 @@ class LedgerApplication:
                 time_ms=self._time_after(block.last_commit, height),
                 validators=validators,
             )
-        txs = []
+        txs: list[Transaction] = []
         seen: set[bytes] = set()
         for index, data in enumerate(block.transactions):
+            # Bytes this node admitted (decoded and verified then) are not checked again.
+            verified = self._verified_transaction(data)
             try:
-                tx = Transaction.decode(data)
+                tx = Transaction.decode(data) if verified is None else verified
             except LedgerError as exc:
                 raise InvalidBlock(f"transaction {index}: {exc}") from None
             # An honest proposer never includes these (admission refuses them); a block that
             # does would break the one-location-per-id transaction index and `ledger verify`.
             if tx.chain_id != self.chain_id:
                 raise InvalidBlock(f"transaction {index}: signed for chain {tx.chain_id!r}")
-            tx_id = transaction_id(data)
+            tx_id = tx.id
             if tx_id in seen or self.store.transaction_location(tx_id) is not None:
                 raise InvalidBlock(f"transaction {index}: {tx_id.hex()[:16]} already committed")
             seen.add(tx_id)
-            if not self._was_verified(data):
+            if verified is None:
                 try:
                     tx.verify_signature()
                 except LedgerError as exc:

@@ -19,11 +19,12 @@ round-robin across senders (each sender's in admission order) for the same reaso
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from contracts.context import LIMITS
 from contracts.identity import resolve_sender
-from contracts.records import nonce_key, transaction_key
+from contracts.records import NONCE_PREFIX, nonce_key, transaction_key
 from ledger import crypto
 from ledger.codes import Code
 from ledger.errors import BadSignature, DecodeError, ValidationError
@@ -75,15 +76,17 @@ def prepare(data: bytes, chain_id: str) -> Transaction:
 class _Entry:
     tx: Transaction
     data: bytes
+    digest: bytes  # sha256(data): how a block's bytes find this entry
 
 
 class Mempool:
     def __init__(self, limits: MempoolLimits | None = None) -> None:
         self.limits = limits or MempoolLimits()
         self._entries: dict[bytes, _Entry] = {}  # tx id -> entry
+        self._by_digest: dict[bytes, _Entry] = {}  # sha256 of the bytes -> entry
         self._by_sender: OrderedDict[bytes, deque[bytes]] = OrderedDict()
         self._sender_bytes: dict[bytes, int] = {}
-        self._nonces: set[tuple[bytes, int]] = set()
+        self._nonces: dict[tuple[bytes, int], bytes] = {}  # (sender, nonce) -> tx id
         self._size_bytes = 0
         self._verified: OrderedDict[bytes, None] = OrderedDict()
         self.evicted_total = 0
@@ -110,12 +113,14 @@ class Mempool:
         if (tx.sender, tx.nonce) in self._nonces:
             raise AdmissionError(Code.NONCE_REUSED, "another pending transaction uses this nonce")
         self._make_room(tx.sender, len(data))
-        self._entries[tx_id] = _Entry(tx=tx, data=data)
+        entry = _Entry(tx=tx, data=data, digest=crypto.sha256(data))
+        self._entries[tx_id] = entry
+        self._by_digest[entry.digest] = entry
         self._by_sender.setdefault(tx.sender, deque()).append(tx_id)
         self._sender_bytes[tx.sender] = self._sender_bytes.get(tx.sender, 0) + len(data)
-        self._nonces.add((tx.sender, tx.nonce))
+        self._nonces[(tx.sender, tx.nonce)] = tx_id
         self._size_bytes += len(data)
-        self.mark_verified(data)
+        self._mark_verified(entry.digest)
         return True
 
     def reap(self, count_max: int, size_bytes_max: int) -> list[bytes]:
@@ -144,6 +149,7 @@ class Mempool:
             entry = self._entries.pop(tx_id, None)
             if entry is None:
                 continue
+            del self._by_digest[entry.digest]
             sender = entry.tx.sender
             queue = self._by_sender[sender]
             queue.remove(tx_id)
@@ -152,7 +158,7 @@ class Mempool:
                 del self._sender_bytes[sender]
             else:
                 self._sender_bytes[sender] -= len(entry.data)
-            self._nonces.discard((sender, entry.tx.nonce))
+            self._nonces.pop((sender, entry.tx.nonce), None)
             self._size_bytes -= len(entry.data)
 
     def prune(self, view: StateView, next_height: int) -> int:
@@ -166,10 +172,27 @@ class Mempool:
         self.remove(stale)
         return len(stale)
 
+    def drop_used_nonces(self, writes: Mapping[str, object]) -> int:
+        """After a block: drop pending transactions whose nonce the block used (another
+        transaction of the same sender and nonce committed). Cheaper than `prune` when the
+        block changed no key or organisation; expiries are left to the next `prune`."""
+        stale = []
+        for key in writes:
+            if not key.startswith(NONCE_PREFIX):
+                continue
+            sender_hex, _, nonce = key[len(NONCE_PREFIX) :].partition("/")
+            tx_id = self._nonces.get((bytes.fromhex(sender_hex), int(nonce)))
+            if tx_id is not None:
+                stale.append(tx_id)
+        self.remove(stale)
+        return len(stale)
+
     # --- signatures checked once ------------------------------------------------------------
 
     def mark_verified(self, data: bytes) -> None:
-        digest = crypto.sha256(data)
+        self._mark_verified(crypto.sha256(data))
+
+    def _mark_verified(self, digest: bytes) -> None:
         self._verified[digest] = None
         self._verified.move_to_end(digest)
         while len(self._verified) > self.limits.verified_cache_max:
@@ -177,6 +200,18 @@ class Mempool:
 
     def was_verified(self, data: bytes) -> bool:
         return crypto.sha256(data) in self._verified
+
+    def verified_transaction(self, data: bytes) -> Transaction | None:
+        """The decoded transaction of exactly these bytes if their signature was checked here
+        (the pending one itself, or a fresh strict decode of bytes verified earlier); None
+        if these bytes were never verified by this node."""
+        digest = crypto.sha256(data)
+        entry = self._by_digest.get(digest)
+        if entry is not None:
+            return entry.tx
+        if digest in self._verified:
+            return Transaction.decode(data)
+        return None
 
     # --- capacity ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ persisted in one synced batch before the replica moves on.
 Peer messages (canonical msgpack maps with a `type`):
 
     consensus  {data: encode_message(...)}   proposal, vote, or decided value with commit
-    tx         {data: <transaction bytes>}   gossip of an admitted transaction
+    txs        {items: [<transaction bytes>]} gossip of admitted transactions, in batches
     status     {height}                      every STATUS_INTERVAL_MS
     get_blocks {from, count}                 block sync request
     blocks     {items: [decided, ...]}       block sync answer, in height order
@@ -83,6 +83,16 @@ SYNC_REQUEST_TIMEOUT_MS = 5000  # ask another peer after this long without an an
 EVIDENCE_POOL_MAX = 64
 COMMIT_WAITERS_MAX = 10_000
 VERIFY_THREADS = 2
+# Transaction gossip: what this node admits from clients in one turn of the event loop goes
+# to the peers as one frame (at most this many transactions or bytes per frame); peers check
+# the signatures of a batch in the verify pool, at most this many batches at a time, and drop
+# gossip beyond that (each transaction still reaches them in the block that commits it).
+GOSSIP_BATCH_MAX = 1024
+GOSSIP_BATCH_BYTES_MAX = 2 * 1024 * 1024
+GOSSIP_BATCHES_VERIFYING_MAX = 16
+# The mempool is checked whole against the state after a block that changed keys or
+# organisations, and every this many blocks (expiries); otherwise only for the nonces used.
+MEMPOOL_FULL_PRUNE_BLOCKS = 64
 
 
 def wall_clock_ms() -> int:
@@ -117,7 +127,9 @@ class Node:
         )
         self.wal = FileWal.open(config.data_dir / "consensus.wal")
         self.mempool = Mempool()
-        self.app = LedgerApplication(self.store, self.key.public_key, self.mempool.was_verified)
+        self.app = LedgerApplication(
+            self.store, self.key.public_key, self.mempool.verified_transaction
+        )
         self.validators = self.store.validators_at(self.store.height + 1)
         records = load_wal_records(self.wal)
         # Votes this validator signed at heights its store has not reached (its store was
@@ -152,6 +164,9 @@ class Node:
         self._timer_ms = 0
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._verify_pool = ThreadPoolExecutor(VERIFY_THREADS, thread_name_prefix="verify")
+        self._gossip_out: list[bytes] = []  # admitted from clients, not yet sent to the peers
+        self._gossip_out_bytes = 0
+        self._gossip_verifying = 0  # gossiped batches in the verify pool
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started_ms = clock_ms()
@@ -168,6 +183,7 @@ class Node:
             "transactions_committed": 0,
             "peer_messages_refused": 0,
             "sync_blocks_applied": 0,
+            "gossip_batches_dropped": 0,
         }
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -216,6 +232,33 @@ class Node:
             raise
         return tx
 
+    async def submit_batch(self, datas: list[bytes]) -> list[Transaction | AdmissionError]:
+        """`submit` for many: the signatures are checked in the verify pool in one hop (split
+        across its threads), then each is admitted in order; a refusal is returned in its
+        place, never raised."""
+        loop = asyncio.get_running_loop()
+        share = -(-len(datas) // VERIFY_THREADS) or 1
+        chunks = [datas[start : start + share] for start in range(0, len(datas), share)]
+        prepared_chunks = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._verify_pool, _prepare_batch, chunk, self.chain_id)
+                for chunk in chunks
+            )
+        )
+        results: list[Transaction | AdmissionError] = []
+        for data, prepared in zip(
+            datas, (p for chunk in prepared_chunks for p in chunk), strict=True
+        ):
+            try:
+                if isinstance(prepared, AdmissionError):
+                    raise prepared
+                self.admit(prepared, data, gossip=True)
+                results.append(prepared)
+            except AdmissionError as exc:
+                self.metrics.admission_refused(exc.code.value)
+                results.append(exc)
+        return results
+
     def admit(self, tx: Transaction, data: bytes, *, gossip: bool) -> None:
         tx_id = transaction_id(data)
         location = self.store.transaction_location(tx_id)
@@ -227,9 +270,28 @@ class Node:
         if added:
             self.metrics.transaction_admitted(tx_id, self.clock_ms())
         if added and gossip:
-            self.transport.broadcast({"type": "tx", "data": data})
+            self._gossip(data)
         if added:
             self._fulfil_pending_request()
+
+    def _gossip(self, data: bytes) -> None:
+        if not self._gossip_out:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush_gossip)
+        self._gossip_out.append(data)
+        self._gossip_out_bytes += len(data)
+        if (
+            len(self._gossip_out) >= GOSSIP_BATCH_MAX
+            or self._gossip_out_bytes >= GOSSIP_BATCH_BYTES_MAX
+        ):
+            self._flush_gossip()
+
+    def _flush_gossip(self) -> None:
+        if self._gossip_out:
+            items: list[Value] = list(self._gossip_out)
+            self.transport.broadcast({"type": "txs", "items": items})
+            self._gossip_out.clear()
+            self._gossip_out_bytes = 0
 
     def wait_committed(self, tx_id: bytes) -> asyncio.Future[Committed]:
         """A future resolved when `tx_id` is committed (at once if it already is)."""
@@ -290,9 +352,15 @@ class Node:
         if height + 1 in self._signed_ahead:
             self._signed_ahead.discard(height + 1)
             self._replace_replica = True  # restore what was signed at the next height
-        tx_ids = [transaction_id(data) for data in candidate.block.transactions]
+        tx_ids = [tx.id for tx in candidate.transactions]
         self.mempool.remove(tx_ids)
-        self.mempool.prune(self.store, height + 1)
+        writes = candidate.result.writes
+        if height % MEMPOOL_FULL_PRUNE_BLOCKS == 0 or any(
+            key.startswith(("key/", "org/")) for key in writes
+        ):
+            self.mempool.prune(self.store, height + 1)
+        else:
+            self.mempool.drop_used_nonces(writes)
         committed_evidence = set(candidate.block.evidence)
         for evidence in list(self.evidence_pool):
             if evidence in committed_evidence:
@@ -481,8 +549,8 @@ class Node:
         try:
             if kind == "consensus":
                 self._on_consensus(peer, message.get("data"))
-            elif kind == "tx":
-                self._on_gossiped_transaction(peer, message.get("data"))
+            elif kind == "txs":
+                self._on_gossiped_transactions(peer, message.get("items"))
             elif kind == "status":
                 self._on_status(peer, message.get("height"))
             elif kind == "get_blocks":
@@ -504,15 +572,42 @@ class Node:
         self.replica.step(message)
         self._drain()
 
-    def _on_gossiped_transaction(self, peer: bytes, data: Value) -> None:
-        if not isinstance(data, bytes):
-            raise ValueError("tx data must be bytes")
-        try:
-            tx = prepare(data, self.chain_id)
-            self.admit(tx, data, gossip=False)
-        except AdmissionError as exc:
-            if exc.code.value not in ("duplicate_transaction", "nonce_reused", "expired"):
-                log.debug("gossiped transaction refused peer=%s code=%s", peer.hex()[:16], exc)
+    def _on_gossiped_transactions(self, peer: bytes, items: Value) -> None:
+        if (
+            not isinstance(items, list)
+            or not 0 < len(items) <= GOSSIP_BATCH_MAX
+            or not all(isinstance(item, bytes) for item in items)
+        ):
+            raise ValueError(f"txs items must be a list of 1..{GOSSIP_BATCH_MAX} byte strings")
+        if self._gossip_verifying >= GOSSIP_BATCHES_VERIFYING_MAX:
+            self.stats["gossip_batches_dropped"] += 1
+            return
+        assert self._loop is not None
+        datas = [item for item in items if isinstance(item, bytes)]
+        self._gossip_verifying += 1
+        future = self._loop.run_in_executor(self._verify_pool, _prepare_batch, datas, self.chain_id)
+        future.add_done_callback(lambda done: self._admit_gossiped(peer, datas, done))
+
+    def _admit_gossiped(
+        self,
+        peer: bytes,
+        datas: list[bytes],
+        done: asyncio.Future[list[Transaction | AdmissionError]],
+    ) -> None:
+        self._gossip_verifying -= 1
+        if done.cancelled() or self.failure is not None:
+            return
+        refused = 0
+        for data, prepared in zip(datas, done.result(), strict=True):
+            try:
+                if isinstance(prepared, AdmissionError):
+                    raise prepared
+                self.admit(prepared, data, gossip=False)
+            except AdmissionError as exc:
+                if exc.code not in (Code.DUPLICATE_TRANSACTION, Code.NONCE_REUSED, Code.EXPIRED):
+                    refused += 1
+        if refused:
+            log.debug("gossiped transactions refused peer=%s count=%d", peer.hex()[:16], refused)
 
     def _on_status(self, peer: bytes, height: Value) -> None:
         if not isinstance(height, int) or height < 0:
@@ -579,3 +674,14 @@ class Node:
             self.transport.broadcast({"type": "status", "height": self.store.height})
             self._maybe_sync()
             await asyncio.sleep(STATUS_INTERVAL_MS / 1000)
+
+
+def _prepare_batch(datas: list[bytes], chain_id: str) -> list[Transaction | AdmissionError]:
+    """`prepare` for each of a gossiped batch (in the verify pool: PyNaCl releases the GIL)."""
+    prepared: list[Transaction | AdmissionError] = []
+    for data in datas:
+        try:
+            prepared.append(prepare(data, chain_id))
+        except AdmissionError as exc:
+            prepared.append(exc)
+    return prepared

@@ -94,12 +94,10 @@ class Cluster:
         self,
         path: Path,
         key: SigningKey,
-        was_verified: Callable[[bytes], bool] = lambda data: False,
+        verified: Callable[[bytes], Transaction | None] = lambda data: None,
     ) -> Node:
         store = LedgerStore.open(path, self.genesis, contracts.genesis_writes(self.genesis))
-        return Node(
-            path=path, store=store, app=LedgerApplication(store, key.public_key, was_verified)
-        )
+        return Node(path=path, store=store, app=LedgerApplication(store, key.public_key, verified))
 
     @property
     def nodes(self) -> tuple[Node, Node]:
@@ -272,9 +270,9 @@ def test_signatures_the_mempool_verified_are_not_checked_again(cluster: Cluster)
     asked: list[bytes] = []
     vouched = {forged}
 
-    def was_verified(data: bytes) -> bool:
+    def was_verified(data: bytes) -> Transaction | None:
         asked.append(data)
-        return data in vouched
+        return Transaction.decode(data) if data in vouched else None
 
     assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")  # checked by default
     cluster.b.store.close()

@@ -275,7 +275,8 @@ def test_garbage_oversized_frames_and_forged_messages_do_not_stop_the_network(
             {"type": "consensus", "data": 7},
             {"type": "blocks", "items": [{"value": b"x", "commit": {}}]},
             {"type": "get_blocks", "from": -1, "count": 10**9},
-            {"type": "tx", "data": b"\x81\xa1a\x01"},
+            {"type": "txs", "items": [b"\x81\xa1a\x01"]},
+            {"type": "txs", "items": "not a list"},
             {"type": "nonsense"},
         ]
         for frame in frames:

@@ -164,7 +164,7 @@ class Byzantine:
                         {"type": "consensus", "data": os.urandom(self.random.randint(1, 300))},
                         {"type": "blocks", "items": [{"commit": {}, "value": b"x"}]},
                         {"type": "get_blocks", "from": 0, "count": -1},
-                        {"type": "tx", "data": os.urandom(64)},
+                        {"type": "txs", "items": [os.urandom(64)]},
                         {"type": "status", "height": -5},
                         {"type": os.urandom(4).hex()},
                     ]

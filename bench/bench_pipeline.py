@@ -1,0 +1,208 @@
+"""One node's per-transaction work, stage by stage, in one process (no network, no HTTP).
+
+    python -m bench.bench_pipeline [--count 2000] [--block 1000] [--profile STAGE]
+
+Stages, each timed over the same pre-signed mix (bench/workload.py): `prepare` (decode and
+verify the signature), `admit` (mempool admission against the committed state), `build`
+(the proposer executes a block), `check` (another validator executes the proposed block),
+`persist` (one synced write batch). Bills for the transfers are issued and committed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import contracts
+from bench.workload import DEFAULT_MIX, SENDER_OF_KIND, Signer, kind_sequence
+from ledger.crypto import Domain, SigningKey
+from ledger.store import LedgerStore
+from ledger.types import (
+    Commit,
+    CommitSignature,
+    Genesis,
+    Member,
+    Organisation,
+    Validator,
+    ValidatorSet,
+    Vote,
+    VoteKind,
+)
+from network.consensus import Decided
+from node.devnet import DEMO_ORGANISATIONS
+from node.execution import LedgerApplication
+from node.mempool import Mempool, prepare
+
+CHAIN = "bench-pipeline"
+
+
+def _genesis(validators: list[SigningKey], members: dict[str, SigningKey]) -> Genesis:
+    return Genesis(
+        chain_id=CHAIN,
+        genesis_time_ms=1_700_000_000_000,
+        organisations=tuple(
+            Organisation(
+                id=spec.id,
+                name=spec.name,
+                country=spec.country,
+                roles=frozenset(spec.roles),
+                admin_keys=(SigningKey(bytes([i + 100]) * 32).public_key,),
+            )
+            for i, spec in enumerate(DEMO_ORGANISATIONS)
+        ),
+        members=tuple(
+            Member(key=key.public_key, organisation=org, name="clerk")
+            for org, key in members.items()
+        ),
+        validators=ValidatorSet.of(
+            [
+                Validator(node_key=key.public_key, power=1, organisation=spec.id)
+                for key, spec in zip(validators, DEMO_ORGANISATIONS, strict=False)
+            ]
+        ),
+    )
+
+
+class Chain:
+    def __init__(self, path: Path, genesis: Genesis, validators: list[SigningKey]) -> None:
+        self.store = LedgerStore.open(path, genesis, contracts.genesis_writes(genesis))
+        self.validators = validators
+        self.mempool = Mempool()
+        self.app = LedgerApplication(
+            self.store, validators[0].public_key, self.mempool.verified_transaction
+        )
+
+    def commit_for(self, block_hash: bytes, height: int) -> Commit:
+        timestamp_ms = 1_700_000_000_000 + height * 1000
+        signatures = []
+        for key in self.validators[:3]:
+            vote = Vote(
+                kind=VoteKind.PRECOMMIT,
+                height=height,
+                round=0,
+                block_hash=block_hash,
+                timestamp_ms=timestamp_ms,
+                validator=key.public_key,
+            )
+            signature = key.sign(Domain.PRECOMMIT, CHAIN, vote.signed_payload())
+            signatures.append(
+                CommitSignature(
+                    validator=key.public_key, timestamp_ms=timestamp_ms, signature=signature
+                )
+            )
+        return Commit(height=height, round=0, block_hash=block_hash, signatures=tuple(signatures))
+
+
+def _timed(label: str, count: int, fn: Callable[[], object], profile: str | None) -> object:
+    profiler = cProfile.Profile() if profile == label else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = fn()
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - start
+    print(f"{label:>10}: {elapsed * 1e6 / count:8.1f} us/tx  ({count / elapsed:9.0f} tx/s)")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--block", type=int, default=1000)
+    parser.add_argument("--profile", default=None)
+    args = parser.parse_args()
+    validators = [SigningKey(bytes([i + 1]) * 32) for i in range(4)]
+    orgs = sorted(set(SENDER_OF_KIND.values()))
+    members = {org: SigningKey(bytes([i + 50]) * 32) for i, org in enumerate(orgs)}
+    genesis = _genesis(validators, members)
+    signer = Signer(
+        chain_id=CHAIN,
+        seeds={org: key.seed for org, key in members.items()},
+        label="pipe",
+        nonce_base=0,
+        expiry_height=100_000,
+        offer_expiry_height=100_000,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        a = Chain(Path(tmp) / "a", genesis, validators)
+        b = Chain(Path(tmp) / "b", genesis, validators)
+        # Setup: bills for the transfers, committed on both.
+        bills = [signer.sign("bl.issue", 10_000_000 + i) for i in range(args.count // 4)]
+        setup = [prepare(s.data, CHAIN) for s in bills]
+        for chain in (a, b):
+            for tx, s in zip(setup, bills, strict=True):
+                chain.mempool.admit(tx, s.data, chain.store, chain.store.height + 1)
+        for start in range(0, len(bills), args.block):
+            value = a.app.build([s.data for s in bills[start : start + args.block]])
+            decided_hash = a.app.check(a.store.height + 1, value).block.hash()
+            commit = a.commit_for(decided_hash, a.store.height + 1)
+            for chain in (a, b):
+                chain.app.execute_and_persist(Decided(value=value, commit=commit))
+        refs = [s.id.hex() for s in bills]
+        kinds = kind_sequence(DEFAULT_MIX, args.count)
+        signed = signer.sign_mix(kinds, refs)
+        datas = [s.data for s in signed]
+        n = len(datas)
+        print(f"{n} transactions, blocks of {args.block}, mix {dict(DEFAULT_MIX)}")
+        txs = _timed("prepare", n, lambda: [prepare(d, CHAIN) for d in datas], args.profile)
+        assert isinstance(txs, list)
+
+        def admit(chain: Chain) -> None:
+            for tx, data in zip(txs, datas, strict=True):
+                chain.mempool.admit(tx, data, chain.store, chain.store.height + 1)
+
+        _timed("admit", n, lambda: admit(a), args.profile)
+        admit(b)
+        values: list[bytes] = []
+
+        def build() -> None:
+            for start in range(0, n, args.block):
+                values.append(a.app.build(datas[start : start + args.block]))
+
+        # One height at a time: build, check, persist on both.
+        build_s = check_s = persist_s = prune_s = 0.0
+        for start in range(0, n, args.block):
+            chunk = datas[start : start + args.block]
+            t0 = time.perf_counter()
+            value = a.app.build(chunk)
+            t1 = time.perf_counter()
+            candidate = b.app.check(b.store.height + 1, value)
+            t2 = time.perf_counter()
+            commit = a.commit_for(candidate.block.hash(), b.store.height + 1)
+            decided = Decided(value=value, commit=commit)
+            t3 = time.perf_counter()
+            a.app.execute_and_persist(decided)
+            b.app.execute_and_persist(decided)
+            t4 = time.perf_counter()
+            from ledger.types import transaction_id
+
+            b.mempool.remove([transaction_id(d) for d in chunk])
+            b.mempool.prune(b.store, b.store.height + 1)
+            t5 = time.perf_counter()
+            build_s += t1 - t0
+            check_s += t2 - t1
+            persist_s += (t4 - t3) / 2
+            prune_s += t5 - t4
+            codes = candidate.result.code_values()
+            assert all(code == "ok" for code in codes), sorted(set(codes))
+        for label, seconds in (
+            ("build", build_s),
+            ("check", check_s),
+            ("persist", persist_s),
+            ("prune", prune_s),
+        ):
+            print(f"{label:>10}: {seconds * 1e6 / n:8.1f} us/tx")
+        a.store.close()
+        b.store.close()
+
+
+if __name__ == "__main__":
+    main()
