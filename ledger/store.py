@@ -48,6 +48,7 @@ from ledger.state import (
 )
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
+LRU_CACHE_BYTES = 64 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
 PARSED_CACHE_MAX = 65_536  # parsed state records kept by `get_parsed`
 
 _GENESIS_KEY = b"meta/genesis"
@@ -109,6 +110,8 @@ class ExecutedBlock:
     writes: Writes
     next_validators: ValidatorSet | None = None  # set only when the block changes the set
     encoded_writes: EncodedWrites | None = None  # `encode_writes(writes)`, if already made
+    writes_record: bytes | None = None  # `writes_record(encoded_writes)`, if already made
+    tx_ids: tuple[bytes, ...] | None = None  # the transactions' ids, if already computed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +151,16 @@ class LedgerStore:
         """
         Path(path).mkdir(parents=True, exist_ok=True)
         try:
-            db = plyvel.DB(os.fspath(path), create_if_missing=True, paranoid_checks=True)
+            db = plyvel.DB(
+                os.fspath(path),
+                create_if_missing=True,
+                paranoid_checks=True,
+                # Most reads on the hot path look for keys that do not exist (a new
+                # transaction's id, nonce, reference): a Bloom filter answers those without
+                # reading a table block.
+                bloom_filter_bits=10,
+                lru_cache_size=LRU_CACHE_BYTES,
+            )
         except plyvel.CorruptionError as exc:
             raise StoreCorrupted(f"{path}: LevelDB reports corruption: {exc}") from None
         except plyvel.IOError as exc:
@@ -350,7 +362,9 @@ class LedgerStore:
         encoded = executed.encoded_writes
         if encoded is None:
             encoded = encode_writes(executed.writes)
-        record = writes_record(encoded)
+        record = executed.writes_record
+        if record is None:
+            record = writes_record(encoded)
         state_root = state_root_after(self._head.state_root, record)
         assert (header.log_size, header.log_root) == (self._log.size, log_root)
         assert header.state_root == state_root
@@ -391,9 +405,10 @@ class LedgerStore:
                     _height_key(b"v/", height + 1), encode(executed.next_validators.to_value())
                 )
             first_log_index = self._head.log_size
-            for index, tx in enumerate(block.transactions):
-                tx_id = transaction_id(tx)
-                assert self._read(b"t/" + tx_id) is None, "a committed transaction id again"
+            # (The application refuses a block holding a committed id before it gets here.)
+            tx_ids = executed.tx_ids or tuple(transaction_id(tx) for tx in block.transactions)
+            assert len(tx_ids) == len(block.transactions)
+            for index, tx_id in enumerate(tx_ids):
                 batch.put(b"t/" + tx_id, encode([height, index, first_log_index + index]))
             for (level, index), digest in new_nodes.items():
                 batch.put(_node_key(level, index), digest)

@@ -46,6 +46,7 @@ class Candidate:
     result: BlockResult
     transactions: tuple[Transaction, ...]
     encoded_writes: EncodedWrites  # the result's writes, encoded once for root and store
+    writes_record: bytes  # `writes_record(encoded_writes)`: the state root's input
 
 
 class LedgerApplication:
@@ -191,6 +192,8 @@ class LedgerApplication:
                 writes=candidate.result.writes,
                 next_validators=candidate.result.validator_set,
                 encoded_writes=candidate.encoded_writes,
+                writes_record=candidate.writes_record,
+                tx_ids=tuple(tx.id for tx in candidate.transactions),
             )
         )
         self._candidates.clear()
@@ -249,6 +252,7 @@ class LedgerApplication:
         result = contracts.execute_block(self.store, txs, block_context)
         log_size, log_root, tx_root = self.store.preview_log(transactions)
         encoded_writes = encode_writes(result.writes)
+        record = writes_record(encoded_writes)
         next_validators = result.validator_set or context.validators
         header = Header(
             chain_id=self.chain_id,
@@ -263,7 +267,7 @@ class LedgerApplication:
             log_size=log_size,
             log_root=log_root,
             results_root=results_root(result.code_values()),
-            state_root=state_root_after(head.state_root, writes_record(encoded_writes)),
+            state_root=state_root_after(head.state_root, record),
             evidence_hash=evidence_hash(evidence),
             validators_hash=context.validators.hash(),
             next_validators_hash=next_validators.hash(),
@@ -276,7 +280,11 @@ class LedgerApplication:
             last_commit=context.last_commit,
         )
         return Candidate(
-            block=block, result=result, transactions=txs, encoded_writes=encoded_writes
+            block=block,
+            result=result,
+            transactions=txs,
+            encoded_writes=encoded_writes,
+            writes_record=record,
         )
 
     def _remember(self, candidate: Candidate) -> None:

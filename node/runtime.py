@@ -40,7 +40,6 @@ from ledger.types import (
     SignedVote,
     Transaction,
     Vote,
-    transaction_id,
 )
 from network.consensus import (
     ConsensusConfig,
@@ -260,13 +259,16 @@ class Node:
         return results
 
     def admit(self, tx: Transaction, data: bytes, *, gossip: bool) -> None:
-        tx_id = transaction_id(data)
-        location = self.store.transaction_location(tx_id)
-        if location is not None:
-            raise AdmissionError(
-                Code.DUPLICATE_TRANSACTION, f"committed at height {location.height}"
-            )
-        added = self.mempool.admit(tx, data, self.store, self.store.height + 1)
+        tx_id = tx.id
+        try:
+            added = self.mempool.admit(tx, data, self.store, self.store.height + 1)
+        except AdmissionError as exc:
+            location = self.store.transaction_location(tx_id)
+            if exc.code is Code.DUPLICATE_TRANSACTION and location is not None:
+                raise AdmissionError(
+                    Code.DUPLICATE_TRANSACTION, f"committed at height {location.height}"
+                ) from None
+            raise
         if added:
             self.metrics.transaction_admitted(tx_id, self.clock_ms())
         if added and gossip:
