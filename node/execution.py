@@ -63,6 +63,8 @@ class LedgerApplication:
         self.node_key = node_key
         self._verified_transaction = verified_transaction
         self._candidates: dict[bytes, Candidate] = {}
+        # Block hashes a verified commit certifies, by height (see `certify`).
+        self._certified: dict[int, bytes] = {}
         self._candidates_height = store.height + 1
 
     # --- consensus Application ---------------------------------------------------------------
@@ -76,6 +78,17 @@ class LedgerApplication:
         return CheckedValue(
             value_hash=candidate.block.hash(), time_ms=candidate.block.header.time_ms
         )
+
+    def certify(self, height: int, block_hash: bytes) -> None:
+        """A commit for `block_hash` at `height` was verified (block sync, or a decision by
+        certificate). Its transactions' signatures are then not checked again: validators
+        holding more than 2/3 of the power precommitted it, so at least one honest validator
+        checked every signature in it. Everything else is still checked, and the header
+        (whose tx_root binds the transactions) must be the one the commit is for."""
+        if height > self.store.height:
+            self._certified[height] = block_hash
+            while len(self._certified) > PENDING_BLOCKS_MAX:
+                del self._certified[min(self._certified)]
 
     # --- building ----------------------------------------------------------------------------
 
@@ -138,6 +151,7 @@ class LedgerApplication:
             )
         txs: list[Transaction] = []
         seen: set[bytes] = set()
+        certified = self._certified.get(height) == block.hash()
         for index, data in enumerate(block.transactions):
             # Bytes this node admitted (decoded and verified then) are not checked again.
             verified = self._verified_transaction(data)
@@ -153,7 +167,7 @@ class LedgerApplication:
             if tx_id in seen or self.store.transaction_location(tx_id) is not None:
                 raise InvalidBlock(f"transaction {index}: {tx_id.hex()[:16]} already committed")
             seen.add(tx_id)
-            if verified is None:
+            if verified is None and not certified:
                 try:
                     tx.verify_signature()
                 except LedgerError as exc:
@@ -198,6 +212,7 @@ class LedgerApplication:
         )
         self._candidates.clear()
         self._candidates_height = height + 1
+        self._certified.pop(height, None)
         return candidate
 
     # --- internals ---------------------------------------------------------------------------

@@ -571,6 +571,8 @@ class Node:
         if message_height(message) < self.replica.height - 1 and isinstance(message, Decided):
             return
         verify_message(message, self.chain_id, self.validators)
+        if isinstance(message, Decided):
+            self.app.certify(message.height, message.commit.block_hash)
         self.replica.step(message)
         self._drain()
 
@@ -581,7 +583,8 @@ class Node:
             or not all(isinstance(item, bytes) for item in items)
         ):
             raise ValueError(f"txs items must be a list of 1..{GOSSIP_BATCH_MAX} byte strings")
-        if self._gossip_verifying >= GOSSIP_BATCHES_VERIFYING_MAX:
+        if self._gossip_verifying >= GOSSIP_BATCHES_VERIFYING_MAX or self._syncing():
+            # Overloaded, or catching up: these transactions reach us in the blocks.
             self.stats["gossip_batches_dropped"] += 1
             return
         assert self._loop is not None
@@ -617,8 +620,13 @@ class Node:
         self.peer_heights[peer] = height
         self._maybe_sync()
 
-    def _maybe_sync(self) -> None:
-        ours = self.store.height
+    def _syncing(self) -> bool:
+        """Peers are more than a block ahead: this node is catching up by block sync."""
+        return any(height > self.store.height + 1 for height in self.peer_heights.values())
+
+    def _maybe_sync(self, after: int | None = None) -> None:
+        """Ask the most advanced peer for the blocks after `after` (default: our height)."""
+        ours = self.store.height if after is None else after
         ahead = [peer for peer, height in self.peer_heights.items() if height > ours + 1]
         now = self.clock_ms()
         if not ahead or now - self._sync_requested_ms < SYNC_REQUEST_TIMEOUT_MS:
@@ -650,25 +658,32 @@ class Node:
     def _on_blocks(self, peer: bytes, items: Value) -> None:
         if not isinstance(items, list) or len(items) > SYNC_BATCH_BLOCKS:
             raise ValueError(f"blocks must be a list of at most {SYNC_BATCH_BLOCKS}")
+        batch = [Decided.from_value(item, f"blocks[{index}]") for index, item in enumerate(items)]
+        if batch and batch[-1].height >= self.store.height + 1:
+            # Ask for what follows before applying this batch, so the next answer is on its
+            # way while this one executes (the answers come in order on one connection).
+            self._sync_requested_ms = 0
+            self._maybe_sync(after=batch[-1].height)
         applied = 0
-        for index, item in enumerate(items):
-            decided = Decided.from_value(item, f"blocks[{index}]")
+        for decided in batch:
             if decided.height <= self.store.height:
                 continue
             if decided.height != self.store.height + 1:
                 break
             verify_message(decided, self.chain_id, self.validators)
+            self.app.certify(decided.height, decided.commit.block_hash)
             self.replica.step(decided)
             self._drain()
             if self.store.height != decided.height:
                 raise ValueError(f"synced block {decided.height} was not applied")
             applied += 1
         self.stats["sync_blocks_applied"] += applied
-        self._sync_requested_ms = 0
         if applied:
             log.info(
                 "synced node=%s blocks=%d height=%d", self.config.name, applied, self.store.height
             )
+        else:
+            self._sync_requested_ms = 0
             self._maybe_sync()
 
     async def _status_loop(self) -> None:

@@ -286,6 +286,25 @@ def test_signatures_the_mempool_verified_are_not_checked_again(cluster: Cluster)
     assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")
 
 
+def test_a_certified_block_is_executed_without_checking_its_signatures_again(
+    cluster: Cluster,
+) -> None:
+    txs = cluster.transactions()
+    forged = replace(txs[0], signature=bytes(64)).encode()  # decodes; does not verify
+    value = cluster.a.app.build([forged, *(tx.encode() for tx in txs[1:])])
+    block_hash = Block.decode(value).hash()
+    cluster.b.app.certify(1, bytes(32))  # a commit for another block certifies nothing here
+    assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")
+    cluster.b.app.certify(2, block_hash)  # nor one for another height
+    assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")
+    cluster.b.app.certify(1, block_hash)
+    assert cluster.b.app.validate(1, value) is not None
+    # the rest is still checked: a certified hash does not vouch for a different header
+    tampered = Block.decode(value)
+    tampered = replace(tampered, header=replace(tampered.header, time_ms=7)).encode()
+    assert refusal(cluster.b.app, 1, tampered)
+
+
 # --- deciding and persisting --------------------------------------------------------------
 
 
