@@ -395,7 +395,7 @@ class Harness:
         output.parent.mkdir(parents=True, exist_ok=True)
         time.sleep(max(0.0, start - time.monotonic()))
         command = [
-            py_spy, "record", "--pid", str(self.pids[0]), "--rate", "100", "--nonblocking",
+            py_spy, "record", "--pid", str(self.pids[0]), "--rate", "100", "--nonblocking", "--gil",
             "--format", "raw", "--output", str(output),
             "--duration", str(max(1, int(end - time.monotonic()))),
         ]  # fmt: skip

