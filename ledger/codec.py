@@ -64,13 +64,26 @@ def decode(data: bytes, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
     """The value whose canonical encoding is exactly `data`, or DecodeError saying why not."""
     if len(data) > limits.frame_size_bytes_max:
         raise TooLarge(f"frame of {len(data)} bytes exceeds {limits.frame_size_bytes_max}")
+    # Fast path: msgpack builds the maps in C; one walk checks what packing cannot show (map
+    # keys text and in order, no floats, depth), and packing the value again must give back
+    # exactly `data` (shortest forms; a duplicate key collapses the map and shows here).
+    value = _unpack(data, limits, strict_maps=False)
+    _check_shape(value, depth=0, limits=limits)
+    if _PACKER.pack(value) != data:
+        # Decode again with every map checked as it is read, to name a duplicate key.
+        _unpack(data, limits, strict_maps=True)
+        raise DecodeError("non-canonical encoding (an integer or length not in its shortest form)")
+    return value
+
+
+def _unpack(data: bytes, limits: CodecLimits, *, strict_maps: bool) -> Value:
     try:
         value: Value = msgpack.unpackb(
             data,
             raw=False,
             use_list=True,
             strict_map_key=True,
-            object_pairs_hook=_strict_map,
+            object_pairs_hook=_strict_map if strict_maps else None,
             ext_hook=_refuse_ext,
             timestamp=0,
             max_str_len=limits.string_length_bytes_max,
@@ -92,9 +105,6 @@ def decode(data: bytes, limits: CodecLimits = DEFAULT_LIMITS) -> Value:
         raise DecodeError(f"malformed msgpack: {message or type(exc).__name__}") from None
     except (msgpack.UnpackException, TypeError) as exc:
         raise DecodeError(f"malformed msgpack: {exc or type(exc).__name__}") from None
-    _check_shape(value, depth=0, limits=limits)
-    if _PACKER.pack(value) != data:
-        raise DecodeError("non-canonical encoding (an integer or length not in its shortest form)")
     return value
 
 
@@ -218,18 +228,41 @@ def _refuse_ext(code: int, data: bytes) -> object:
 
 
 def _check_shape(value: object, depth: int, limits: CodecLimits) -> None:
+    # Depth counts every value, leaves too: the items of a container at `depth` are at
+    # `depth + 1`, which must not exceed the limit if there are any.
     if depth > limits.depth_max:
         raise TooLarge(f"nesting deeper than {limits.depth_max}")
     kind = type(value)
-    if kind is float:
-        raise DecodeError("floats are not allowed (use integer minor units)")
+    if (kind is list or kind is dict) and value and depth + 1 > limits.depth_max:
+        raise TooLarge(f"nesting deeper than {limits.depth_max}")
     if kind is list:
         assert isinstance(value, list)
         for item in value:
-            _check_shape(item, depth + 1, limits)
+            if type(item) not in _DECODED_LEAVES:
+                _check_shape(item, depth + 1, limits)
     elif kind is dict:
         assert isinstance(value, dict)
+        _check_keys(list(value))
         for item in value.values():
-            _check_shape(item, depth + 1, limits)
-    elif value is not None and kind not in (bool, int, bytes, str):
+            if type(item) not in _DECODED_LEAVES:
+                _check_shape(item, depth + 1, limits)
+    elif kind is float:
+        raise DecodeError("floats are not allowed (use integer minor units)")
+    elif kind not in _DECODED_LEAVES:
         raise DecodeError(f"{kind.__name__} is not allowed")
+
+
+_DECODED_LEAVES = frozenset({str, bytes, bool, int, type(None)})
+
+
+def _check_keys(keys: list[object]) -> None:
+    """A decoded map's keys (unique: a dict) are text in increasing order."""
+    try:
+        in_order = keys == sorted(keys)  # type: ignore[type-var]
+    except TypeError:  # text and bytes keys mixed
+        in_order = False
+    if keys and type(keys[0]) is not str:
+        raise DecodeError(f"map key {keys[0]!r} is not text")
+    if not in_order:
+        _strict_map([(key, None) for key in keys])  # names the first key out of order
+        raise DecodeError("map keys are not text in increasing order")

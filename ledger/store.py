@@ -49,7 +49,8 @@ from ledger.state import (
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
 LRU_CACHE_BYTES = 64 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
-PARSED_CACHE_MAX = 65_536  # parsed state records kept by `get_parsed`
+PARSED_CACHE_MAX = 65_536
+VALIDATORS_CACHE_MAX = 1024  # parsed state records kept by `get_parsed`
 
 _GENESIS_KEY = b"meta/genesis"
 _HEAD_KEY = b"meta/head"
@@ -129,6 +130,8 @@ class LedgerStore:
         self.genesis = genesis
         self._head = head
         self._log = merkle.MerkleLog(self, head.log_size)
+        # Validator sets by height; cleared when a block records a new set.
+        self._validators_cache: dict[int, ValidatorSet] = {}
         # Parsed records by (state key, parser): filled by `get_parsed`, and a key's entries
         # dropped when a block writes that key. Bounded; cleared whole when full.
         self._parsed: dict[tuple[str, Callable[[Value], object]], object] = {}
@@ -306,6 +309,15 @@ class LedgerStore:
 
     def validators_at(self, height: int) -> ValidatorSet:
         """The validator set that signs the commit of the block at `height`."""
+        cached = self._validators_cache.get(height)
+        if cached is None:
+            cached = self._load_validators_at(height)
+            if len(self._validators_cache) >= VALIDATORS_CACHE_MAX:
+                self._validators_cache.clear()
+            self._validators_cache[height] = cached
+        return cached
+
+    def _load_validators_at(self, height: int) -> ValidatorSet:
         try:
             found = next(
                 self._db.iterator(
@@ -381,6 +393,8 @@ class LedgerStore:
             raise StoreError(f"height {height}: the block could not be written: {exc}") from None
         self._log.mark_persisted()
         self._head = head
+        if executed.next_validators is not None:
+            self._validators_cache.clear()
         for key, _ in encoded:
             for slot in self._parsed_keys.pop(key, ()):
                 self._parsed.pop(slot, None)

@@ -34,7 +34,9 @@ and `peer_send_queue_bytes_max` bytes), filled by `send`/`broadcast` even while 
 disconnected, and drained by whichever connection is serving that peer. When it is full the
 OLDEST frame is dropped (counted in `stats.messages_dropped`): consensus messages are
 superseded by later ones (a later round or height), a peer that fell behind catches up by
-block sync, and the caller is never blocked by a slow or dead peer.
+block sync, and the caller is never blocked by a slow or dead peer. A frame for a connected
+peer whose queue is empty and whose socket buffer holds less than `DIRECT_WRITE_BUFFER_MAX`
+is written at once instead (same order, no wait for the send loop's turn).
 
 Delivery is at most once, in order per connection. Frames written to a connection that then
 fails, or that the other side gave up during its handshake, are lost: consensus tolerates
@@ -71,6 +73,7 @@ from network.wire import (
 log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 64 * 1024  # one read from a socket; the decoder holds at most one frame more
+DIRECT_WRITE_BUFFER_MAX = 1024 * 1024  # write at once while the socket's buffer holds less
 
 AllowedKeys = Callable[[], frozenset[bytes]]
 MessageHandler = Callable[[bytes, Value], None]
@@ -626,6 +629,19 @@ class Transport:
 
     def _enqueue(self, peer: _Peer, frame: bytes) -> None:
         limits = self._limits
+        connection = peer.primary
+        if (
+            connection is not None
+            and connection.sender is not None
+            and peer.queue.empty()
+            and not connection.writer.is_closing()
+            and connection.writer.transport.get_write_buffer_size() < DIRECT_WRITE_BUFFER_MAX
+        ):
+            # Nothing queued and the socket keeps up: write now rather than on the send loop's
+            # next turn (which comes only after the caller's work, fsyncs included, is done).
+            # Order is kept: a frame the send loop has not taken yet is still in the queue.
+            connection.writer.write(frame)
+            return
         while peer.queue.qsize() > 0 and (
             peer.queue.full() or peer.queued_bytes + len(frame) > limits.peer_send_queue_bytes_max
         ):

@@ -37,6 +37,7 @@ RECORD_SIZE_BYTES_MAX = 2 * VALUE_SIZE_BYTES_MAX + 64 * 1024
 # Records a WAL may hold before `reset`; one height needs a few per round.
 RECORD_COUNT_MAX = 100_000
 _READ_CHUNK_BYTES = 1 << 20
+COMPACT_SIZE_BYTES = 4 * 1024 * 1024  # `reset` empties the file once it is larger than this
 
 
 class WalError(Exception):
@@ -62,7 +63,9 @@ class WriteAheadLog(Protocol):
         ...
 
     def reset(self) -> None:
-        """Drop every record, durably (the store now holds the decided height)."""
+        """Drop every record: `records` is empty afterwards (the store now holds the decided
+        height). A file may keep them until it is compacted; after a restart they come back
+        as records of heights already decided."""
         ...
 
 
@@ -137,12 +140,13 @@ def _is_zero(data: bytes, start: int) -> bool:
 class FileWal:
     """A `WriteAheadLog` in one file. Not thread-safe; one writer (the node's consensus task)."""
 
-    __slots__ = ("_fd", "_path", "_records")
+    __slots__ = ("_fd", "_path", "_records", "_size")
 
-    def __init__(self, path: Path, fd: int, records: list[bytes]) -> None:
+    def __init__(self, path: Path, fd: int, records: list[bytes], size: int) -> None:
         self._path = path
         self._fd = fd
         self._records = records
+        self._size = size  # bytes in the file
 
     @classmethod
     def open(cls, path: Path | str) -> FileWal:
@@ -173,7 +177,7 @@ class FileWal:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, list(parsed.records))
+        return cls(path, fd, list(parsed.records), parsed.valid_size_bytes)
 
     def append(self, record: bytes) -> None:
         frame = encode_frame(record)
@@ -183,15 +187,23 @@ class FileWal:
         # fdatasync: the data and the file's new size, without the timestamps fsync would
         # also write (the p99 of fsync here is ten times that of fdatasync).
         os.fdatasync(self._fd)
+        self._size += len(frame)
         self._records.append(record)
 
     def records(self) -> list[bytes]:
         return list(self._records)
 
     def reset(self) -> None:
-        os.ftruncate(self._fd, len(MAGIC))
-        os.fdatasync(self._fd)
+        """Forget the records. The file is emptied (durably) only once it holds more than
+        `COMPACT_SIZE_BYTES`: until then the old frames stay behind the new ones, which costs
+        no sync per height. They are records of decided heights, which a restarted replica
+        ignores (it restores only the records of the height it starts at), and a crash
+        while appending can tear only the frame after them."""
         self._records.clear()
+        if self._size > COMPACT_SIZE_BYTES:
+            os.ftruncate(self._fd, len(MAGIC))
+            os.fdatasync(self._fd)
+            self._size = len(MAGIC)
 
     def close(self) -> None:
         if self._fd >= 0:

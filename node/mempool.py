@@ -152,7 +152,10 @@ class Mempool:
             del self._by_digest[entry.digest]
             sender = entry.tx.sender
             queue = self._by_sender[sender]
-            queue.remove(tx_id)
+            if queue[0] == tx_id:
+                queue.popleft()  # the usual case: blocks take each sender's oldest first
+            else:
+                queue.remove(tx_id)
             if not queue:
                 del self._by_sender[sender]
                 del self._sender_bytes[sender]
@@ -220,6 +223,8 @@ class Mempool:
         limits = self.limits
         count = len(self._entries) + 1
         total = self._size_bytes + size
+        if count <= limits.transactions_max and total <= limits.size_bytes_max:
+            return  # room enough: the common case, without copying the queues below
         held = dict(self._sender_bytes)
         queues = {key: list(ids) for key, ids in self._by_sender.items()}
         newcomer_bytes = held.get(sender, 0) + size

@@ -1,10 +1,11 @@
 """The node: store, mempool, consensus, transport and execution wired on one event loop.
 
 Everything that changes the node's state runs on the loop thread: messages from peers,
-timers, submitted transactions. Only signature checks of submitted transactions run in a
-thread pool (PyNaCl releases the GIL). The order of work for consensus is `drain_ready`'s:
-vote records are fsynced before any vote is signed and sent; a decided block is executed and
-persisted in one synced batch before the replica moves on.
+timers, submitted transactions. Only the signature checks of batches of transactions
+(submitted or gossiped, more than `VERIFY_INLINE_MAX`) run in a thread pool (PyNaCl releases
+the GIL). The order of work for consensus is `drain_ready`'s: vote records are durable before
+any vote is signed and sent; a decided block is executed and persisted in one synced batch
+before the replica moves on.
 
 Peer messages (canonical msgpack maps with a `type`):
 
@@ -82,6 +83,9 @@ SYNC_REQUEST_TIMEOUT_MS = 5000  # ask another peer after this long without an an
 EVIDENCE_POOL_MAX = 64
 COMMIT_WAITERS_MAX = 10_000
 VERIFY_THREADS = 2
+# Up to this many signatures are checked on the loop: a thread hop costs more than a few
+# checks (a single submission, the gossip of a lightly loaded node); more go to the pool.
+VERIFY_INLINE_MAX = 8
 # Transaction gossip: what this node admits from clients in one turn of the event loop goes
 # to the peers as one frame (at most this many transactions or bytes per frame); peers check
 # the signatures of a batch in the verify pool, at most this many batches at a time, and drop
@@ -222,9 +226,8 @@ class Node:
 
     async def submit(self, data: bytes) -> Transaction:
         """Admit a transaction (AdmissionError if refused) and gossip it to the peers."""
-        loop = asyncio.get_running_loop()
         try:
-            tx = await loop.run_in_executor(self._verify_pool, prepare, data, self.chain_id)
+            tx = prepare(data, self.chain_id)  # one check: cheaper here than a thread hop
             self.admit(tx, data, gossip=True)
         except AdmissionError as exc:
             self.metrics.admission_refused(exc.code.value)
@@ -235,15 +238,18 @@ class Node:
         """`submit` for many: the signatures are checked in the verify pool in one hop (split
         across its threads), then each is admitted in order; a refusal is returned in its
         place, never raised."""
-        loop = asyncio.get_running_loop()
-        share = -(-len(datas) // VERIFY_THREADS) or 1
-        chunks = [datas[start : start + share] for start in range(0, len(datas), share)]
-        prepared_chunks = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._verify_pool, _prepare_batch, chunk, self.chain_id)
-                for chunk in chunks
+        if len(datas) <= VERIFY_INLINE_MAX:
+            prepared_chunks = [_prepare_batch(datas, self.chain_id)]
+        else:
+            loop = asyncio.get_running_loop()
+            share = -(-len(datas) // VERIFY_THREADS)
+            chunks = [datas[start : start + share] for start in range(0, len(datas), share)]
+            prepared_chunks = await asyncio.gather(
+                *(
+                    loop.run_in_executor(self._verify_pool, _prepare_batch, chunk, self.chain_id)
+                    for chunk in chunks
+                )
             )
-        )
         results: list[Transaction | AdmissionError] = []
         for data, prepared in zip(
             datas, (p for chunk in prepared_chunks for p in chunk), strict=True
@@ -589,6 +595,9 @@ class Node:
             return
         assert self._loop is not None
         datas = [item for item in items if isinstance(item, bytes)]
+        if len(datas) <= VERIFY_INLINE_MAX:
+            self._admit_prepared(peer, datas, _prepare_batch(datas, self.chain_id))
+            return
         self._gossip_verifying += 1
         future = self._loop.run_in_executor(self._verify_pool, _prepare_batch, datas, self.chain_id)
         future.add_done_callback(lambda done: self._admit_gossiped(peer, datas, done))
@@ -602,8 +611,13 @@ class Node:
         self._gossip_verifying -= 1
         if done.cancelled() or self.failure is not None:
             return
+        self._admit_prepared(peer, datas, done.result())
+
+    def _admit_prepared(
+        self, peer: bytes, datas: list[bytes], prepared_batch: list[Transaction | AdmissionError]
+    ) -> None:
         refused = 0
-        for data, prepared in zip(datas, done.result(), strict=True):
+        for data, prepared in zip(datas, prepared_batch, strict=True):
             try:
                 if isinstance(prepared, AdmissionError):
                     raise prepared
