@@ -60,7 +60,7 @@ torture: $(STAMP)
 
 # Benchmarks (never part of `make test`; README "Benchmarks", docs/benchmarks.md).
 # make bench [RATE=2000] [DURATION=20] [BATCH=100] [WARMUP=3] [GENERATORS=2] [CONNECTIONS=256]
-#            [IN_FLIGHT=2000] [PHASES=latency,open-single,open-batch,saturate-single,saturate-batch]
+#            [IN_FLIGHT=6000] [PHASES=latency,open-single,open-batch,saturate-single,saturate-batch]
 #            [BENCH_MIX=bl.issue=30,bl.transfer=20,coo.issue=25,pay.attest=25]
 #            [PROFILE=saturate-batch]
 #            [PEER=0] [BENCH_ARGS=...]

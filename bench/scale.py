@@ -5,7 +5,8 @@ proofs   Builds one ledger directly with the store and real signatures (`tests.c
          real bl.issue, one state write per transaction; no consensus, no contracts) up to
          `--max` transactions in blocks of `--block`, and at 10^3, 10^4, 10^5, 10^6 measures:
          - the evidence bundle of one transaction (`ledger.bundle`): inclusion-proof hashes
-           and bytes, the whole entry's JSON bytes and what it is made of; time to assemble
+           and bytes, the whole entry's JSON bytes and what it is made of (binary bytes of
+           transaction, header, commit, and result code with its proof); time to assemble
            it from the store, and to verify it offline (`client.verify.verify_bundle`);
          - `tradeledger ledger verify DIR` (the CLI, as a subprocess) end to end;
          - the RSS of a real node process (`node.main`) opened on that ledger, idle, after a
@@ -157,7 +158,7 @@ def measure_bundles(store: LedgerStore, builder: ChainBuilder, ids: list[bytes])
     chooser = random.Random(len(ids))
     assemble_ms, verify_ms, inclusion_us = [], [], []
     json_bytes, proof_hashes = [], []
-    parts: dict[str, list[int]] = {"transaction": [], "header": [], "commit": [], "codes": []}
+    parts: dict[str, list[int]] = {"transaction": [], "header": [], "commit": [], "code": []}
     for tx_id in chooser.sample(ids, min(SAMPLES, len(ids))):
         started = time.perf_counter()
         entry = bundle_entry(store, tx_id)
@@ -172,7 +173,7 @@ def measure_bundles(store: LedgerStore, builder: ChainBuilder, ids: list[bytes])
         parts["transaction"].append(len(entry.transaction))
         parts["header"].append(len(encode(entry.header.to_value())))
         parts["commit"].append(len(encode(entry.commit.to_value())))
-        parts["codes"].append(len(encode(list(entry.codes))))
+        parts["code"].append(len(encode(entry.code)) + len(encode(list(entry.code_proof))))
         parsed = json.loads(text)
         started = time.perf_counter()
         verify_bundle(parsed, builder.genesis)
@@ -288,10 +289,10 @@ def proof_line(row: dict[str, Any]) -> str:
         f"{row['transactions']:>9,} tx: inclusion proof {row['inclusion_proof_hashes']} hashes "
         f"= {row['inclusion_proof_bytes']} B; bundle entry JSON {row['bundle_json_bytes']:,} B "
         f"(binary: tx {parts['transaction']}, header {parts['header']}, commit {parts['commit']}, "
-        f"codes {parts['codes']}); verify p50 {verify['p50_ms']:.2f} ms p99 {verify['p99_ms']:.2f} "
-        f"ms; assemble p50 {row['assemble']['p50_ms']:.2f} ms; ledger verify "
-        f"{ledger['seconds']:.1f} s ({ledger['tx_per_s']:,.0f} tx/s, ok={ledger['ok']}); idle node "
-        f"RSS {rss / 2**20 if rss else math.nan:.0f} MB"
+        f"code + proof {parts['code']}); verify p50 {verify['p50_ms']:.2f} ms "
+        f"p99 {verify['p99_ms']:.2f} ms; assemble p50 {row['assemble']['p50_ms']:.2f} ms; "
+        f"ledger verify {ledger['seconds']:.1f} s ({ledger['tx_per_s']:,.0f} tx/s, "
+        f"ok={ledger['ok']}); idle node RSS {rss / 2**20 if rss else math.nan:.0f} MB"
     )
 
 

@@ -28,7 +28,7 @@ from client.cli_support import (
 from client.errors import InvalidArgument
 from client.verify import BundleReport, check_bundle
 from ledger import crypto
-from ledger.bundle import BUNDLE_FORMAT
+from ledger.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_PREFIX
 from ledger.errors import LedgerError
 from ledger.types import Genesis
 
@@ -347,12 +347,13 @@ def load_genesis(path: Path) -> Genesis:
 
 
 def load_bundle(path: Path) -> dict[str, Any] | None:
-    """The bundle in `path`, or None if the file is not one (a document file, then)."""
+    """The bundle in `path`, or None if the file is not one (a document file, then). A bundle
+    of another format version is one: verifying it names the version it should have."""
     try:
         value = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError):
         return None
-    if isinstance(value, dict) and value.get("format") == BUNDLE_FORMAT:
+    if isinstance(value, dict) and str(value.get("format")).startswith(BUNDLE_FORMAT_PREFIX):
         return value
     return None
 

@@ -1,4 +1,4 @@
-"""Offline verification of an evidence bundle (`tradeledger-bundle/1`), trusting only the genesis.
+"""Offline verification of an evidence bundle (`tradeledger-bundle/2`), trusting only the genesis.
 
 Pure: no network, no clock, no disk. `verify_bundle(bundle, genesis, file_bytes)` checks what
 docs/api.md specifies and returns a `BundleReport`, or raises `BundleInvalid` whose `report`
@@ -11,14 +11,14 @@ first failure of an entry stops that entry; the other entries are still checked)
    2/3 of the genesis validators' power (an unknown signer or a bad signature is named);
 3. ``transaction`` decodes as one canonical transaction of this chain and its signature
    verifies for its sender;
-4. its position is consistent: ``codes`` has one code per transaction of the block,
-   ``index_in_block < header.tx_count`` and ``log_index`` is the log position of that
-   index (``header.log_size - header.tx_count + index_in_block``), so the code read for the
-   transaction is its own;
+4. its position is consistent: ``index_in_block < header.tx_count`` and ``log_index`` is
+   the log position of that index (``header.log_size - header.tx_count + index_in_block``);
 5. the RFC 6962 inclusion proof puts the transaction's leaf at ``log_index`` in the log of
    ``header.log_size`` transactions under ``header.log_root``;
-6. ``codes`` hash to ``header.results_root``; the transaction's code is
-   ``codes[index_in_block]``.
+6. ``code_proof`` is the RFC 6962 inclusion proof of ``code`` as result ``index_in_block``
+   of the block's ``header.tx_count`` under ``header.results_root``
+   (`ledger.types.verify_result`), so the code is the transaction's own. A failure names
+   ``code_proof``: an altered code and an altered proof look the same.
 
 Across entries: the bundle's chain id and genesis hash are the trusted genesis'; entries are
 in ledger order without repeats; every transaction creates the document or names its id in
@@ -46,14 +46,14 @@ from ledger.bundle import Bundle, BundleEntry, bundle_from_json
 from ledger.codec import Value
 from ledger.crypto import Domain
 from ledger.errors import BadSignature, LedgerError, ValidationError
-from ledger.types import Commit, Genesis, Transaction, results_root
+from ledger.types import Commit, Genesis, Transaction, verify_result
 
 OK = "ok"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """One check that failed. `field` is the path inside the bundle (``entries[1].codes``),
+    """One check that failed. `field` is the path inside the bundle (``entries[1].code_proof``),
     ``file`` for the document file, or a top-level member name."""
 
     entry: int | None
@@ -237,7 +237,7 @@ class _Checker:
             verified = True
         except _EntryFailed as failed:
             self.problem(index, f"{path}.{failed.field}", failed.detail)
-        code = entry.codes[entry.index_in_block] if verified else None
+        code = entry.code if verified else None
         mentions = tx is not None and self.mentions_document(tx)
         if verified and not mentions:
             self.problem(
@@ -332,10 +332,6 @@ class _Checker:
 
     def check_position(self, entry: BundleEntry) -> None:
         header = entry.header
-        if len(entry.codes) != header.tx_count:
-            raise _EntryFailed(
-                "codes", f"{len(entry.codes)} codes for a block of {header.tx_count} transactions"
-            )
         if entry.index_in_block >= header.tx_count:
             raise _EntryFailed(
                 "index_in_block",
@@ -358,10 +354,16 @@ class _Checker:
             )
         except merkle.MerkleError as exc:
             raise _EntryFailed("inclusion_proof", str(exc)) from None
-        if results_root(entry.codes) != header.results_root:
-            raise _EntryFailed(
-                "codes", "the result codes do not hash to header.results_root (altered codes)"
+        try:
+            verify_result(
+                entry.code,
+                entry.index_in_block,
+                header.tx_count,
+                entry.code_proof,
+                header.results_root,
             )
+        except merkle.MerkleError as exc:
+            raise _EntryFailed("code_proof", str(exc)) from None
 
     def mentions_document(self, tx: Transaction) -> bool:
         document_id = self.bundle.document_id
@@ -388,7 +390,7 @@ class _Checker:
                 if report.code != OK:
                     self.problem(
                         report.index,
-                        f"entries[{report.index}].codes",
+                        f"entries[{report.index}].code",
                         f"the transaction that would create the document was refused "
                         f"({report.code}): the document does not exist",
                     )

@@ -1,11 +1,17 @@
-"""The evidence bundle (`tradeledger-bundle/1`, docs/api.md): assembly from a store, and the
+"""The evidence bundle (`tradeledger-bundle/2`, docs/api.md): assembly from a store, and the
 JSON form both ways.
 
 A bundle is a self-contained proof about one document: for each transaction that concerns
 it, the transaction's canonical bytes, where it sits (height, index in its block, index in
-the log), its block's result codes, header and commit, and an RFC 6962 inclusion proof of
-the transaction in the log of `header.log_size` transactions under `header.log_root`.
-`client.verify.verify_bundle` checks one offline, trusting only the genesis.
+the log), its result code with the RFC 6962 inclusion proof of that code among the block's
+`header.tx_count` codes (under `header.results_root`, see `ledger.types.results_root`), its
+block's header and commit, and an RFC 6962 inclusion proof of the transaction in the log of
+`header.log_size` transactions under `header.log_root`. So an entry grows with the log of the
+block's size, not with the block. `client.verify.verify_bundle` checks one offline, trusting
+only the genesis.
+
+`tradeledger-bundle/1` entries carried every result code of their block (`codes`) instead,
+for a `results_root` that hashed them all at once; such a bundle is refused, naming `format`.
 
 This module depends on `ledger` only, so the node serves exactly what the client parses:
 the node builds entries with `bundle_entry(store, tx_id)` and the document with
@@ -21,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from ledger import merkle
@@ -35,11 +42,19 @@ from ledger.types import (
     Commit,
     Genesis,
     Header,
+    results_proof,
 )
 
-BUNDLE_FORMAT = "tradeledger-bundle/1"
+BUNDLE_FORMAT = "tradeledger-bundle/2"
+BUNDLE_FORMAT_PREFIX = "tradeledger-bundle/"  # every version, to refuse an old one by name
+BUNDLE_FORMATS_RETIRED: Mapping[str, str] = MappingProxyType(
+    {"tradeledger-bundle/1": "its entries carry all of their block's result codes"}
+)
 BUNDLE_ENTRIES_MAX = 10_000  # transactions about one document; a long-lived bill has dozens
 CODE_LENGTH_MAX = 64
+# The longest inclusion proof of one code among a block's codes: the height of the results
+# tree of the largest block.
+CODE_PROOF_HASHES_MAX = (BLOCK_TRANSACTION_COUNT_MAX - 1).bit_length()
 DOCUMENT_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
@@ -59,7 +74,8 @@ HEADER_BINARY_FIELDS = frozenset(
     }
 )
 _ENTRY_FIELDS = (
-    "codes",
+    "code",
+    "code_proof",
     "commit",
     "header",
     "height",
@@ -79,7 +95,8 @@ class BundleEntry:
     height: int
     index_in_block: int
     log_index: int
-    codes: tuple[str, ...]  # every result code of the block, in block order
+    code: str  # the transaction's result code ("ok" or why it was refused)
+    code_proof: tuple[bytes, ...]  # code index_in_block of header.tx_count: header.results_root
     header: Header
     commit: Commit
     inclusion_proof: tuple[bytes, ...]  # leaf log_index in the log of size header.log_size
@@ -125,13 +142,15 @@ def bundle_entry(source: BundleSource, tx_id: bytes) -> BundleEntry | None:
     assert commit is not None, location
     assert codes is not None, location
     header = block.header
+    assert len(codes) == header.tx_count, location
     proof = source.log.inclusion_proof(location.log_index, header.log_size)
     return BundleEntry(
         transaction=block.transactions[location.index],
         height=location.height,
         index_in_block=location.index,
         log_index=location.log_index,
-        codes=tuple(codes),
+        code=codes[location.index],
+        code_proof=results_proof(codes, location.index),
         header=header,
         commit=commit,
         inclusion_proof=tuple(proof),
@@ -157,7 +176,8 @@ def bundle_entry_to_json(entry: BundleEntry) -> dict[str, Any]:
         "height": entry.height,
         "index_in_block": entry.index_in_block,
         "log_index": entry.log_index,
-        "codes": list(entry.codes),
+        "code": entry.code,
+        "code_proof": [digest.hex() for digest in entry.code_proof],
         "header": header_to_json(entry.header),
         "commit": commit_to_json(entry.commit),
         "inclusion_proof": [digest.hex() for digest in entry.inclusion_proof],
@@ -237,7 +257,7 @@ def _signature_from_json(value: object, path: str) -> Value:
 def bundle_entry_from_json(value: object, path: str) -> BundleEntry:
     fields = _map(value, path)
     _exact_fields(fields, _ENTRY_FIELDS, path)
-    codes = _list(fields["codes"], f"{path}.codes", BLOCK_TRANSACTION_COUNT_MAX)
+    code_proof = _list(fields["code_proof"], f"{path}.code_proof", CODE_PROOF_HASHES_MAX)
     proof = _list(fields["inclusion_proof"], f"{path}.inclusion_proof", merkle.PROOF_HASHES_MAX)
     return BundleEntry(
         transaction=hex_bytes(
@@ -246,7 +266,11 @@ def bundle_entry_from_json(value: object, path: str) -> BundleEntry:
         height=_integer(fields["height"], f"{path}.height", minimum=1),
         index_in_block=_integer(fields["index_in_block"], f"{path}.index_in_block"),
         log_index=_integer(fields["log_index"], f"{path}.log_index"),
-        codes=tuple(_text(code, f"{path}.codes[{i}]") for i, code in enumerate(codes)),
+        code=_text(fields["code"], f"{path}.code"),
+        code_proof=tuple(
+            hex_bytes(digest, f"{path}.code_proof[{i}]", size=HASH_SIZE_BYTES)
+            for i, digest in enumerate(code_proof)
+        ),
         header=header_from_json(fields["header"], f"{path}.header"),
         commit=commit_from_json(fields["commit"], f"{path}.commit"),
         inclusion_proof=tuple(
@@ -261,7 +285,14 @@ def bundle_from_json(value: object) -> Bundle:
     (top-level fields by name, ``format``; entry fields as ``entries[2].header.log_root``)."""
     fields = _map(value, "bundle")
     _exact_fields(fields, _BUNDLE_FIELDS, "")
-    if fields["format"] != BUNDLE_FORMAT:
+    format_ = fields["format"]
+    if isinstance(format_, str) and format_ in BUNDLE_FORMATS_RETIRED:
+        raise ValidationError(
+            "format",
+            f"{format_!r} is no longer accepted ({BUNDLE_FORMATS_RETIRED[format_]}); expected "
+            f"{BUNDLE_FORMAT!r}: download the bundle again from a current node",
+        )
+    if format_ != BUNDLE_FORMAT:
         raise ValidationError("format", f"expected {BUNDLE_FORMAT!r}")
     document_id = _text(fields["document_id"], "document_id")
     if DOCUMENT_ID_PATTERN.fullmatch(document_id) is None:
@@ -331,6 +362,9 @@ def _kind(value: object) -> str:
 __all__ = [
     "BUNDLE_ENTRIES_MAX",
     "BUNDLE_FORMAT",
+    "BUNDLE_FORMATS_RETIRED",
+    "BUNDLE_FORMAT_PREFIX",
+    "CODE_PROOF_HASHES_MAX",
     "HEADER_BINARY_FIELDS",
     "Bundle",
     "BundleEntry",

@@ -1,8 +1,9 @@
 """The one documented enum of transaction result codes.
 
 Every transaction committed in a block has exactly one of these codes (``ok`` or the reason it
-was refused); the block header's `results_root` hashes them in block order. The API answers a
-refusal with ``{"error": code.value, ...}``, the CLI prints `code.description`. Values are
+was refused); the block header's `results_root` is the Merkle root over them in block order
+(`ledger.types.results_root`). The API answers a refusal with ``{"error": code.value, ...}``,
+the CLI prints `code.description`. Values are
 stable snake_case text: never rename or reuse one, only add.
 
 `Code` is a `StrEnum`, but the canonical codec refuses `str` subclasses: encode

@@ -46,7 +46,7 @@ class Domain(enum.Enum):
     VALIDATOR_SET = b"validator-set"  # hash of a validator set
     GENESIS = b"genesis"  # hash of the genesis document
     STATE = b"state"  # chained digest of state changes
-    RESULTS = b"results"  # hash of a block's per-transaction result codes
+    RESULTS = b"results"  # a block's results root: tags the RFC 6962 root of its result codes
     EVIDENCE = b"evidence"  # hash of a piece of misbehaviour evidence
     READ_REQUEST = b"read-request"  # a member signs an API read request
     SESSION = b"session"  # a member signs a portal sign-in challenge

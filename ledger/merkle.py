@@ -8,7 +8,8 @@ Hashes are SHA-256 and 32 bytes long (RFC 6962 §2.1):
     MTH(D[n])       = node_hash(MTH(D[0:k]), MTH(D[k:n])), k the largest power of two < n
 
 The pure functions (`root`, `inclusion_proof`, `consistency_proof`, `verify_inclusion`,
-`verify_consistency`) need nothing but this module, so an auditor can check a proof offline.
+`root_from_inclusion_proof`, `verify_consistency`) need nothing but this module, so an auditor
+can check a proof offline.
 Verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 to the letter, after checking that the
 proof has exactly the number of hashes the sizes call for.
 
@@ -67,6 +68,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "root",
+    "root_from_inclusion_proof",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -319,6 +321,24 @@ def verify_inclusion(
     """
     _require_hash("leaf_hash", leaf_hash)
     _require_hash("root", root)
+    computed = root_from_inclusion_proof(leaf_hash, index, size, proof)
+    if computed != root:
+        raise InvalidProof(
+            f"inclusion proof for index {index} in a tree of size {size} yields root "
+            f"{computed.hex()}, expected {root.hex()}"
+        )
+
+
+def root_from_inclusion_proof(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
+) -> bytes:
+    """The root that `proof` gives leaf_hash as leaf `index` of a tree of `size` leaves.
+
+    RFC 9162 §2.1.3.2 without the last step: the caller compares the result with the root
+    it trusts (`verify_inclusion` does), or with a hash of it (`ledger.types.verify_result`).
+    Raises InvalidArgument for malformed input, InvalidProof for a proof of the wrong length.
+    """
+    _require_hash("leaf_hash", leaf_hash)
     _require_size("size", size)
     _require_index(index, size)
     path = _require_proof(proof)
@@ -345,11 +365,7 @@ def verify_inclusion(
         sn >>= 1
     if sn != 0:
         raise InvalidProof("inclusion proof ends before reaching the root")
-    if computed != root:
-        raise InvalidProof(
-            f"inclusion proof for index {index} in a tree of size {size} yields root "
-            f"{computed.hex()}, expected {root.hex()}"
-        )
+    return computed
 
 
 def verify_consistency(

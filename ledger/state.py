@@ -7,10 +7,13 @@ to delete. Nothing here touches the disk: the store implements `StateView` over 
 
 The state root in each header chains the writes of every block:
 
-    state_root(h) = H_state(state_root(h-1) | encode(sorted writes of block h))
+    state_root(h) = H_state(state_root(h-1) | encode([[key, sha256(encode(value)) or nil], ...]))
 
-so two nodes that executed the same blocks the same way hold the same root, and a node whose
-execution differed by one byte is caught at the first differing block.
+over the block's writes in key order, so two nodes that executed the same blocks the same way
+hold the same root, and a node whose execution differed by one byte is caught at the first
+differing block. The list (the block's *change record*) names each value by its digest, so
+the store keeps it beside the state without keeping every value twice; `ledger verify`
+replays the records and checks each stored value against the digest its last write recorded.
 """
 
 from __future__ import annotations
@@ -102,13 +105,17 @@ def encode_writes(writes: Writes) -> EncodedWrites:
 
 
 def writes_record(encoded: EncodedWrites) -> bytes:
-    """``encode([[key, value], ...])`` assembled from the encoded values (msgpack concatenates)."""
+    """The change record ``encode([[key, sha256(value bytes) or None], ...])``, assembled from
+    the encoded values (msgpack concatenates)."""
     parts = [array_header(len(encoded))]
     for key, value in encoded:
         parts.append(b"\x92")
         parts.append(encode_text(key))
-        parts.append(b"\xc0" if value is None else value)
+        parts.append(b"\xc0" if value is None else _BIN32 + crypto.sha256(value))
     return b"".join(parts)
+
+
+_BIN32 = b"\xc4\x20"  # msgpack bin8 header of a 32-byte string
 
 
 def state_root_after(previous_root: bytes, record: bytes) -> bytes:

@@ -49,6 +49,7 @@ from ledger.state import (
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
 LRU_CACHE_BYTES = 64 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
+WRITE_BUFFER_BYTES = 32 * 1024 * 1024  # LevelDB's memtable (and log) before a level-0 table
 PARSED_CACHE_MAX = 65_536
 VALIDATORS_CACHE_MAX = 1024  # parsed state records kept by `get_parsed`
 
@@ -163,6 +164,9 @@ class LedgerStore:
                 # reading a table block.
                 bloom_filter_bits=10,
                 lru_cache_size=LRU_CACHE_BYTES,
+                # A larger memtable: fewer level-0 tables, so less compaction per block
+                # (state keys are hashes, spread over the whole key space).
+                write_buffer_size=WRITE_BUFFER_BYTES,
             )
         except plyvel.CorruptionError as exc:
             raise StoreCorrupted(f"{path}: LevelDB reports corruption: {exc}") from None
@@ -191,13 +195,13 @@ class LedgerStore:
                 log_root=merkle.EMPTY_ROOT,
                 state_root=next_state_root(GENESIS_STATE_ROOT, genesis_state),
             )
-            ordered = sorted(genesis_state.items())
+            encoded = encode_writes(genesis_state)
             with db.write_batch(transaction=True, sync=True) as batch:
                 batch.put(_GENESIS_KEY, encode(genesis.to_value()))
-                batch.put(_height_key(b"w/", 0), encode([[k, v] for k, v in ordered]))
-                for key, value in ordered:
-                    if value is not None:
-                        batch.put(_state_key(key), encode(value))
+                batch.put(_height_key(b"w/", 0), writes_record(encoded))
+                for key, value_bytes in encoded:
+                    if value_bytes is not None:
+                        batch.put(_state_key(key), value_bytes)
                 batch.put(_HEAD_KEY, encode(head.to_value()))
             return cls(db, genesis, head)
         try:
@@ -215,6 +219,14 @@ class LedgerStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def compact(self) -> None:
+        """Compact the whole key range now (LevelDB does it gradually by itself; benchmarks
+        call this to measure what the data costs once merged)."""
+        try:
+            self._db.compact_range()
+        except plyvel.Error as exc:
+            raise StoreError(f"compaction failed: {exc}") from None
 
     def __enter__(self) -> LedgerStore:
         return self
@@ -287,18 +299,34 @@ class LedgerStore:
         assert isinstance(codes, list)
         return tuple(str(code) for code in codes)
 
-    def block_writes(self, height: int) -> list[tuple[str, Value | None]] | None:
-        data = self._read(_height_key(b"w/", height))
+    def change_record(self, height: int) -> bytes | None:
+        """The block's change record as stored (`ledger.state.writes_record`: each written
+        key with the SHA-256 of its new value's bytes, or nil for a deletion)."""
+        return self._read(_height_key(b"w/", height))
+
+    def block_changes(self, height: int) -> list[tuple[str, bytes | None]] | None:
+        """The block's change record decoded: (key, digest of the new value or None)."""
+        data = self.change_record(height)
         if data is None:
             return None
         pairs = decode(data)
         assert isinstance(pairs, list)
-        result: list[tuple[str, Value | None]] = []
+        result: list[tuple[str, bytes | None]] = []
         for pair in pairs:
             assert isinstance(pair, list)
-            assert isinstance(pair[0], str)
-            result.append((pair[0], pair[1]))
+            key, digest = pair
+            assert isinstance(key, str)
+            assert digest is None or isinstance(digest, bytes)
+            result.append((key, digest))
         return result
+
+    def state_items_raw(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        """`state_items` with each value's stored bytes, undecoded."""
+        try:
+            for key, data in self._db.iterator(prefix=_state_key(prefix)):
+                yield key[2:].decode("utf-8"), data
+        except plyvel.Error as exc:
+            raise StoreCorrupted(f"LevelDB cannot read state under {prefix!r}: {exc}") from None
 
     def transaction_location(self, tx_id: bytes) -> TransactionLocation | None:
         data = self._read(b"t/" + tx_id)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ledger import crypto
+from ledger import crypto, merkle
 from ledger.codec import INT_MAX, Value, decode, encode, value_to_json
 from ledger.crypto import HASH_SIZE_BYTES, PUBLIC_KEY_SIZE_BYTES, SIGNATURE_SIZE_BYTES, Domain
 from ledger.errors import DecodeError, ValidationError
@@ -626,8 +626,34 @@ def evidence_hash(evidence: tuple[DuplicateVoteEvidence, ...]) -> bytes:
 
 
 def results_root(codes: tuple[str, ...] | list[str]) -> bytes:
-    """Hash of a block's per-transaction result codes, in block order ("ok" or an error code)."""
-    return crypto.tagged_hash(Domain.RESULTS, encode(list(codes)))
+    """The root of a block's per-transaction result codes ("ok" or an error code): the tagged
+    hash (Domain.RESULTS) of the RFC 6962 root whose leaf i is `encode(codes[i])`, in block
+    order. One code is proven with `results_proof` and checked with `verify_result`."""
+    return crypto.tagged_hash(Domain.RESULTS, merkle.root(_result_leaves(codes)))
+
+
+def results_proof(codes: tuple[str, ...] | list[str], index: int) -> tuple[bytes, ...]:
+    """The RFC 6962 inclusion proof of `codes[index]` under `results_root(codes)`."""
+    return tuple(merkle.inclusion_proof(_result_leaves(codes), index))
+
+
+def verify_result(
+    code: str, index: int, count: int, proof: tuple[bytes, ...] | list[bytes], results_root: bytes
+) -> None:
+    """Check that `code` is the result of transaction `index` of a block of `count`
+    transactions whose header has `results_root`. Raises merkle.InvalidArgument for
+    malformed input, merkle.InvalidProof otherwise (a `merkle.MerkleError` either way)."""
+    mth = merkle.root_from_inclusion_proof(merkle.leaf_hash(encode(code)), index, count, proof)
+    computed = crypto.tagged_hash(Domain.RESULTS, mth)
+    if computed != results_root:
+        raise merkle.InvalidProof(
+            f"code {code!r} as result {index} of {count} gives results root {computed.hex()} "
+            f"with this proof, expected {results_root.hex()} (the code, index or proof is wrong)"
+        )
+
+
+def _result_leaves(codes: tuple[str, ...] | list[str]) -> list[bytes]:
+    return [merkle.leaf_hash(encode(code)) for code in codes]
 
 
 # --- genesis --------------------------------------------------------------------------------

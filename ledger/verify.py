@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ledger import merkle
-from ledger.codec import Value
+from ledger import crypto, merkle
+from ledger.codec import Value, decode
 from ledger.errors import LedgerError, StoreCorrupted
-from ledger.state import GENESIS_STATE_ROOT, next_state_root
+from ledger.state import GENESIS_STATE_ROOT, state_root_after
 from ledger.store import LedgerStore
 from ledger.types import ZERO_HASH, Block, Transaction, evidence_hash, results_root
 
@@ -117,7 +117,7 @@ class _Checker:
         self.previous_hash = store.genesis.hash()
         self.previous_time_ms = store.genesis.genesis_time_ms - 1
         self.state_root = GENESIS_STATE_ROOT
-        self.state: dict[str, Value] = {}
+        self.state: dict[str, bytes] = {}  # key -> SHA-256 of the value's bytes
         self.apply_writes(0)
 
     def run(self, progress: Callable[[int, int], None] | None) -> None:
@@ -172,15 +172,22 @@ class _Checker:
         self.previous_hash = header.hash()
 
     def apply_writes(self, height: int) -> None:
-        writes = self.store.block_writes(height)
-        if writes is None:
+        record = self.store.change_record(height)
+        if record is None:
             raise _Failed(Problem(height=height, what="state changes missing"))
-        self.state_root = next_state_root(self.state_root, dict(writes))
-        for key, value in writes:
-            if value is None:
+        try:
+            changes = decode(record)
+            keys = [_change(pair) for pair in _as_list(changes)]
+        except (LedgerError, ValueError) as exc:
+            raise _Failed(Problem(height=height, what=f"change record unreadable: {exc}")) from None
+        if [key for key, _ in keys] != sorted({key for key, _ in keys}):
+            raise _Failed(Problem(height=height, what="change record keys not unique and sorted"))
+        self.state_root = state_root_after(self.state_root, record)
+        for key, digest in keys:
+            if digest is None:
                 self.state.pop(key, None)
             else:
-                self.state[key] = value
+                self.state[key] = digest
 
     def check_last_commit(self, block: Block) -> None:
         header, height = block.header, block.header.height
@@ -241,9 +248,35 @@ class _Checker:
         _expect(height, "header.log_root", self.log.root(), header.log_root)
 
     def check_state(self) -> None:
-        stored = dict(self.store.state_items(""))
+        stored = {key: crypto.sha256(data) for key, data in self.store.state_items_raw("")}
         for key in sorted(set(stored) | set(self.state)):
-            _expect(0, f"state value {key!r}", self.state.get(key), stored.get(key))
+            _expect(
+                0,
+                f"state value {key!r} (SHA-256)",
+                _hex(self.state.get(key)),
+                _hex(stored.get(key)),
+            )
+
+
+def _as_list(value: Value) -> list[Value]:
+    if not isinstance(value, list):
+        raise ValueError("not a list")
+    return value
+
+
+def _change(pair: Value) -> tuple[str, bytes | None]:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError("a change is [key, digest]")
+    key, digest = pair
+    if not isinstance(key, str) or not (digest is None or isinstance(digest, bytes)):
+        raise ValueError("a change is [text key, 32-byte digest or nil]")
+    if digest is not None and len(digest) != crypto.HASH_SIZE_BYTES:
+        raise ValueError(f"digest of {key!r} is {len(digest)} bytes")
+    return key, digest
+
+
+def _hex(digest: bytes | None) -> str | None:
+    return None if digest is None else digest.hex()
 
 
 __all__ = ["Problem", "Report", "StoreCorrupted", "verify_directory"]

@@ -27,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from network.consensus.messages import VALUE_SIZE_BYTES_MAX
-from network.consensus.ready import WalRecord
+from network.consensus.ready import WAL_RECORD_SIZE_BYTES_MAX, WalRecord
 
 MAGIC = b"TLWAL\x00\x00\x01"
 FRAME_HEADER_SIZE_BYTES = 8
-# A record holds at most a proposal's value and the valid value, plus a few votes.
-RECORD_SIZE_BYTES_MAX = 2 * VALUE_SIZE_BYTES_MAX + 64 * 1024
+RECORD_SIZE_BYTES_MAX = WAL_RECORD_SIZE_BYTES_MAX
 # Records a WAL may hold before `reset`; one height needs a few per round.
 RECORD_COUNT_MAX = 100_000
 _READ_CHUNK_BYTES = 1 << 20

@@ -163,14 +163,15 @@ class BundleEntry(BaseModel):
     height: int
     index_in_block: int
     log_index: int
-    codes: list[str]
+    code: str
+    code_proof: list[str]
     header: dict[str, Any]
     commit: dict[str, Any]
     inclusion_proof: list[str]
 
 
 class Bundle(BaseModel):
-    format: Literal["tradeledger-bundle/1"]
+    format: Literal["tradeledger-bundle/2"]
     chain_id: str
     genesis_hash: str
     document_id: str
@@ -672,7 +673,7 @@ def create_app(
         responses=_errors(*_SIGNED, 404),
     )
     async def bundle(reader: SignedReader, document_id: DocumentIdPath) -> dict[str, Any]:
-        """A self-contained evidence bundle (`tradeledger-bundle/1`) that
+        """A self-contained evidence bundle (`tradeledger-bundle/2`) that
         `client.verify.verify_bundle(bundle, genesis)` checks offline."""
         return reads.bundle(reader, document_id)
 

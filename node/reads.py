@@ -242,11 +242,12 @@ class Reads:
         return {"id": document.id}
 
     def bundle(self, reader: Reader, document_id: str) -> dict[str, Any]:
-        """The evidence bundle (`tradeledger-bundle/1`, docs/api.md) of a visible document:
+        """The evidence bundle (`tradeledger-bundle/2`, docs/api.md) of a visible document:
         every transaction in its history whose inclusion proof the reader may get (a payment
         attestation referencing a bill is in the bill's history, but only its banks may see
-        it), each with its block's header, commit, result codes and the transaction's
-        inclusion proof under that header's log root."""
+        it), each with its block's header and commit, its result code with that code's
+        inclusion proof under the header's results root, and the transaction's inclusion
+        proof under the header's log root."""
         document = self._visible_document(reader, document_id)
         tx_ids: list[str] = []
         for event in queries.document_history(self.store, document.id):

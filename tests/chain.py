@@ -105,7 +105,9 @@ class ChainBuilder:
         self,
         transactions: Sequence[Transaction] = (),
         writes: dict[str, Value | None] | None = None,
+        codes: Sequence[str] | None = None,
     ) -> ExecutedBlock:
+        """The next block of `transactions`, all accepted ("ok") unless `codes` says otherwise."""
         height = self.height + 1
         tx_bytes = tuple(tx.encode() for tx in transactions)
         leaves = [merkle.leaf_hash(tx) for tx in tx_bytes]
@@ -113,7 +115,8 @@ class ChainBuilder:
         self.log.mark_persisted()
         writes = dict(writes or {})
         state_root = next_state_root(self.state_root, writes)
-        codes = tuple("ok" for _ in tx_bytes)
+        block_codes = tuple("ok" for _ in tx_bytes) if codes is None else tuple(codes)
+        assert len(block_codes) == len(tx_bytes)
         time_ms = (
             GENESIS_TIME_MS
             if self.last_commit is None
@@ -129,7 +132,7 @@ class ChainBuilder:
             tx_count=len(tx_bytes),
             log_size=self.log.size,
             log_root=self.log.root(),
-            results_root=results_root(codes),
+            results_root=results_root(block_codes),
             state_root=state_root,
             evidence_hash=evidence_hash(()),
             validators_hash=self.validators.hash(),
@@ -142,7 +145,7 @@ class ChainBuilder:
         self.state_root = state_root
         self.previous_hash = header.hash()
         self.last_commit = commit
-        return ExecutedBlock(block=block, commit=commit, codes=codes, writes=writes)
+        return ExecutedBlock(block=block, commit=commit, codes=block_codes, writes=writes)
 
     def sign_commit(self, header: Header, timestamp_ms: int) -> Commit:
         signatures = []

@@ -16,7 +16,7 @@ import msgpack
 from contracts.testing import issue_body, seeded_key, sha
 from ledger import merkle
 from ledger.codec import Value, encode
-from ledger.types import Commit, Header, Transaction
+from ledger.types import Commit, Header, Transaction, verify_result
 from tests.api_harness import Api, run, running_api, trade
 
 
@@ -161,7 +161,7 @@ def test_documents_history_lookup_bundle_and_file_check(tmp_path: Path) -> None:
 
 def check_bundle(api: Api, bundle: dict[str, object], document_id: str) -> None:
     """What `client.verify.verify_bundle` checks, done by hand with the ledger's types."""
-    assert bundle["format"] == "tradeledger-bundle/1"
+    assert bundle["format"] == "tradeledger-bundle/2"
     assert bundle["chain_id"] == api.net.chain_id
     assert bundle["genesis_hash"] == api.net.genesis.hash().hex()
     assert bundle["document_id"] == document_id
@@ -182,7 +182,14 @@ def check_bundle(api: Api, bundle: dict[str, object], document_id: str) -> None:
             [bytes.fromhex(node) for node in entry["inclusion_proof"]],
             header.log_root,
         )
-        assert entry["codes"][entry["index_in_block"]] == "ok"
+        assert entry["code"] == "ok"
+        verify_result(
+            entry["code"],
+            entry["index_in_block"],
+            header.tx_count,
+            [bytes.fromhex(node) for node in entry["code_proof"]],
+            header.results_root,
+        )
     first = Transaction.decode(bytes.fromhex(entries[0]["transaction"]))
     assert first.id.hex() == document_id
 

@@ -21,6 +21,7 @@ from client.errors import BundleInvalid
 from client.verify import BundleReport, check_bundle, verify_bundle
 from ledger import crypto
 from ledger.bundle import (
+    BUNDLE_FORMAT,
     BundleEntry,
     bundle_entry,
     bundle_from_json,
@@ -32,7 +33,15 @@ from ledger.bundle import (
 )
 from ledger.crypto import Domain
 from ledger.store import LedgerStore
-from ledger.types import Commit, CommitSignature, Genesis, Transaction, Validator, ValidatorSet
+from ledger.types import (
+    Commit,
+    CommitSignature,
+    Genesis,
+    Transaction,
+    Validator,
+    ValidatorSet,
+    results_proof,
+)
 from tests.chain import ChainBuilder, key
 
 FILE = b"%PDF-1.7 the bill of lading as the carrier signed it"
@@ -47,18 +56,30 @@ class Fixture:
     entries: tuple[BundleEntry, ...]
 
 
-def build_bundle(path: Path, chain: ChainBuilder) -> Fixture:
-    """Six blocks; a document created in block 2 and acted on in blocks 3 and 5, among
-    unrelated transactions, so inclusion proofs have several hashes."""
+def notes(chain: ChainBuilder, *numbers: int) -> list[Transaction]:
+    return [chain.transaction(n=n) for n in numbers]
+
+
+def build_bundle(path: Path, chain: ChainBuilder, issue_code: str = "ok") -> Fixture:
+    """Six blocks; a document created in block 2 (transaction 3 of 5) and acted on in blocks 3
+    (transaction 0 of 3) and 5 (1 of 2), among unrelated transactions, some refused, so that
+    inclusion proofs and code proofs have several hashes."""
     with LedgerStore.open(path, chain.genesis) as store:
-        store.persist_block(chain.next_block([chain.transaction(n=1), chain.transaction(n=2)]))
+        store.persist_block(chain.next_block(notes(chain, 1, 2)))
         issue = chain.transaction(
             "bl.issue", reference="BL-1", document_sha256=crypto.sha256(FILE), issue_to="seller"
         )
         document_id = issue.id.hex()
-        store.persist_block(chain.next_block([chain.transaction(n=3), issue]))
+        store.persist_block(
+            chain.next_block(
+                [*notes(chain, 3, 8, 9), issue, *notes(chain, 10)],
+                codes=["ok", "expired", "ok", issue_code, "nonce_reused"],
+            )
+        )
         transfer = chain.transaction("bl.transfer", document=document_id, recipient="buyer")
-        store.persist_block(chain.next_block([transfer, chain.transaction(n=4)]))
+        store.persist_block(
+            chain.next_block([transfer, *notes(chain, 4, 11)], codes=["ok", "ok", "key_unknown"])
+        )
         store.persist_block(chain.next_block([chain.transaction(n=5)]))
         accept = chain.transaction("bl.accept", document=document_id)
         store.persist_block(chain.next_block([chain.transaction(n=6), accept]))
@@ -125,7 +146,20 @@ def test_json_round_trip_is_exact(genuine: Fixture) -> None:
 
 
 def test_the_proofs_have_several_hashes(genuine: Fixture) -> None:
-    assert [len(e.inclusion_proof) for e in genuine.entries] == [2, 2, 1]
+    assert [len(e.inclusion_proof) for e in genuine.entries] == [3, 4, 2]
+    assert [len(e.code_proof) for e in genuine.entries] == [3, 2, 1]
+    assert [e.code for e in genuine.entries] == ["ok", "ok", "ok"]
+    assert set(genuine.bundle["entries"][0]) == {
+        "transaction",
+        "height",
+        "index_in_block",
+        "log_index",
+        "code",
+        "code_proof",
+        "header",
+        "commit",
+        "inclusion_proof",
+    }
 
 
 def test_without_a_file_the_file_is_not_judged(genuine: Fixture) -> None:
@@ -178,7 +212,10 @@ def test_every_proven_field_is_covered(genuine: Fixture) -> None:
         "entries[1].header.results_root",
         "entries[1].header.time_ms",
         "entries[2].commit.signatures[2].timestamp_ms",
-        "entries[0].codes[1]",
+        "entries[0].code",
+        "entries[0].code_proof[2]",
+        "entries[1].code_proof[1]",
+        "entries[2].code_proof[0]",
         "entries[0].inclusion_proof[0]",
         "entries[2].log_index",
         "genesis_hash",
@@ -214,7 +251,9 @@ def test_altering_any_proven_field_is_refused_and_located(genuine: Fixture) -> N
     [
         (("entries", 1, "transaction"), "entries[1].transaction"),
         (("entries", 1, "header", "log_root"), "entries[1].commit.block_hash"),
-        (("entries", 2, "codes", 0), "entries[2].codes"),
+        (("entries", 0, "code"), "entries[0].code_proof"),
+        (("entries", 2, "code_proof", 0), "entries[2].code_proof"),
+        (("entries", 1, "code_proof", 1), "entries[1].code_proof"),
         (("entries", 0, "inclusion_proof", 1), "entries[0].inclusion_proof"),
         (("entries", 1, "commit", "signatures", 0, "signature"), "entries[1].commit.signatures[0]"),
         (("entries", 1, "index_in_block"), "entries[1].log_index"),
@@ -245,11 +284,92 @@ def test_an_altered_transaction_body_is_refused(genuine: Fixture) -> None:
     assert not report.entries[1].verified
 
 
+# --- result codes -----------------------------------------------------------------------------
+
+
 def test_a_swapped_code_is_refused(genuine: Fixture) -> None:
+    for index in range(3):
+        bundle = fresh(genuine)
+        bundle["entries"][index]["code"] = "sender_not_holder"
+        report = refused(bundle, genuine.genesis)
+        assert [p.field for p in report.problems] == [f"entries[{index}].code_proof"]
+        assert "code 'sender_not_holder' as result" in report.problems[0].detail
+        assert not report.entries[index].verified
+        assert report.entries[index].code is None
+
+
+def test_a_code_proof_with_a_wrong_hash_is_refused(genuine: Fixture) -> None:
+    for index, entry in enumerate(genuine.entries):
+        for position in range(len(entry.code_proof)):
+            bundle = fresh(genuine)
+            digest = bytearray(entry.code_proof[position])
+            digest[position] ^= 0x01
+            bundle["entries"][index]["code_proof"][position] = digest.hex()
+            report = refused(bundle, genuine.genesis)
+            assert [p.field for p in report.problems] == [f"entries[{index}].code_proof"]
+            assert "gives results root" in report.problems[0].detail
+
+
+def test_a_code_proof_of_the_wrong_length_is_refused(genuine: Fixture) -> None:
     bundle = fresh(genuine)
-    bundle["entries"][0]["codes"][1] = "sender_not_holder"
+    bundle["entries"][0]["code_proof"].pop()
     report = refused(bundle, genuine.genesis)
-    assert report.problems[0].field == "entries[0].codes"
+    assert [str(p) for p in report.problems] == [
+        "entries[0].code_proof: an inclusion proof for index 3 in a tree of size 5 has 3 "
+        "hashes, got 2"
+    ]
+    bundle = fresh(genuine)
+    bundle["entries"][2]["code_proof"].append(bundle["entries"][2]["code_proof"][0])
+    assert [p.field for p in refused(bundle, genuine.genesis).problems] == ["entries[2].code_proof"]
+    bundle = fresh(genuine)
+    bundle["entries"][1]["code_proof"] = ["00" * 32] * 16  # more than any block needs
+    problem = refused(bundle, genuine.genesis).problems[0]
+    assert str(problem) == "entries[1].code_proof: at most 15 items, got 16"
+
+
+def test_a_code_proven_at_another_index_is_refused(genuine: Fixture) -> None:
+    # Genuine proofs of the issue block's codes 0 and 1, as long as the issue's own (index
+    # 3 of 5). Code 2's proof is the issue's own: codes 2 and 3 are equal sibling leaves.
+    block_codes = ["ok", "expired", "ok", "ok", "nonce_reused"]
+    assert results_proof(block_codes, 2) == genuine.entries[0].code_proof
+    for other in (0, 1):
+        bundle = fresh(genuine)
+        bundle["entries"][0]["code_proof"] = [d.hex() for d in results_proof(block_codes, other)]
+        assert len(bundle["entries"][0]["code_proof"]) == len(genuine.entries[0].code_proof)
+        report = refused(bundle, genuine.genesis)
+        assert [p.field for p in report.problems] == ["entries[0].code_proof"]
+    # claiming another index moves the transaction in the log: refused before the code
+    bundle = fresh(genuine)
+    bundle["entries"][0]["index_in_block"] = 0
+    assert [p.field for p in refused(bundle, genuine.genesis).problems] == ["entries[0].log_index"]
+    bundle["entries"][0]["log_index"] -= 3
+    report = refused(bundle, genuine.genesis)
+    assert [p.field for p in report.problems] == ["entries[0].inclusion_proof"]
+
+
+def test_a_refused_creating_transaction_is_reported_with_its_code(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    chain = ChainBuilder()
+    fixture = build_bundle(tmp_path_factory.mktemp("refused") / "db", chain, "reference_taken")
+    report = refused(fresh(fixture), fixture.genesis)
+    assert [p.field for p in report.problems] == ["entries[0].code"]
+    assert "was refused (reference_taken)" in report.problems[0].detail
+    assert all(entry.verified for entry in report.entries)
+    assert [entry.code for entry in report.entries] == ["reference_taken", "ok", "ok"]
+
+
+def test_a_bundle_of_the_first_format_is_refused_by_name(genuine: Fixture) -> None:
+    assert genuine.bundle["format"] == BUNDLE_FORMAT == "tradeledger-bundle/2"
+    bundle = fresh(genuine)
+    bundle["format"] = "tradeledger-bundle/1"
+    for entry in bundle["entries"]:
+        del entry["code"], entry["code_proof"]
+        entry["codes"] = ["ok"]
+    report = refused(bundle, genuine.genesis)
+    assert [p.field for p in report.problems] == ["format"]
+    assert "'tradeledger-bundle/1' is no longer accepted" in report.problems[0].detail
+    assert "expected 'tradeledger-bundle/2'" in report.problems[0].detail
 
 
 def test_a_malformed_bundle_names_the_field(genuine: Fixture) -> None:
@@ -265,7 +385,7 @@ def test_a_malformed_bundle_names_the_field(genuine: Fixture) -> None:
     bundle["entries"][0]["inclusion_proof"][0] = bundle["entries"][0]["inclusion_proof"][0].upper()
     assert "lowercase hex" in refused(bundle, genuine.genesis).problems[0].detail
     bundle = fresh(genuine)
-    bundle["format"] = "tradeledger-bundle/2"
+    bundle["format"] = "tradeledger-bundle/3"
     assert refused(bundle, genuine.genesis).problems[0].field == "format"
 
 

@@ -28,14 +28,19 @@ def files(tmp_path: Path, genuine: Fixture) -> dict[str, Path]:
         "document": tmp_path / "bill.pdf",
         "other": tmp_path / "forged.pdf",
         "tampered": tmp_path / "tampered.json",
+        "old": tmp_path / "old-format.json",
     }
     paths["bundle"].write_text(json.dumps(genuine.bundle))
     paths["genesis"].write_text(genuine.genesis.to_json())
     paths["document"].write_bytes(FILE)
     paths["other"].write_bytes(OTHER_FILE)
     tampered: dict[str, Any] = copy.deepcopy(genuine.bundle)
-    tampered["entries"][1]["codes"][0] = "ok" if tampered["entries"][1]["codes"][0] != "ok" else "x"
+    assert tampered["entries"][1]["code"] == "ok"
+    tampered["entries"][1]["code"] = "sender_not_holder"
     paths["tampered"].write_text(json.dumps(tampered))
+    old: dict[str, Any] = copy.deepcopy(genuine.bundle)
+    old["format"] = "tradeledger-bundle/1"
+    paths["old"].write_text(json.dumps(old))
     return paths
 
 
@@ -81,14 +86,20 @@ def test_json_output_parses(files: dict[str, Path], genuine: Fixture) -> None:
 def test_a_tampered_bundle_is_refused(files: dict[str, Path]) -> None:
     result = run("verify", files["tampered"], "--genesis", files["genesis"])
     assert result.exit_code == 1
-    assert "NOT VERIFIED entries[1].codes:" in result.stderr
+    assert "NOT VERIFIED entries[1].code_proof: code 'sender_not_holder'" in result.stderr
     assert "VERIFIED document" not in result.stdout
     as_json = run("verify", files["tampered"], "--genesis", files["genesis"], "--json")
     assert as_json.exit_code == 1
     report = json.loads(as_json.stdout)
     assert report["ok"] is False
-    assert report["problems"][0]["field"] == "entries[1].codes"
+    assert report["problems"][0]["field"] == "entries[1].code_proof"
     assert report["problems"][0]["entry"] == 1
+
+
+def test_a_bundle_of_an_old_format_is_refused_by_name(files: dict[str, Path]) -> None:
+    result = run("verify", files["old"], "--genesis", files["genesis"], "--file", files["document"])
+    assert result.exit_code == 1
+    assert "NOT VERIFIED format: 'tradeledger-bundle/1' is no longer accepted" in result.stderr
 
 
 def test_a_forged_file_is_refused(files: dict[str, Path]) -> None:

@@ -36,6 +36,7 @@ from ledger.merkle import (
     leaf_hash,
     node_hash,
     root,
+    root_from_inclusion_proof,
     verify_consistency,
     verify_inclusion,
 )
@@ -319,6 +320,8 @@ def test_pure_functions_match_rfc6962_definitions_for_small_trees() -> None:
         assert root(prefix) == _oracle_mth(prefix)
         for index in range(size):
             assert inclusion_proof(prefix, index) == _oracle_path(index, prefix)
+            path = inclusion_proof(prefix, index)
+            assert root_from_inclusion_proof(prefix[index], index, size, path) == root(prefix)
         for size1 in range(1, size + 1):
             assert consistency_proof(prefix, size1) == _oracle_subproof(size1, prefix, True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from ledger.types import Vote, VoteKind
 from network.consensus import Proposal, Step, WalRecord
+from network.consensus.messages import VALUE_SIZE_BYTES_MAX
 from network.sim import MemoryWal
 from network.wal import (
     COMPACT_SIZE_BYTES,
@@ -65,6 +67,21 @@ def test_append_is_replayed_after_reopen(tmp_path: Path) -> None:
         wal.append(b"three")
     with FileWal.open(path) as wal:
         assert wal.records() == [b"one", b"two", b"three"]
+
+
+def test_a_record_holding_the_largest_block_is_replayed(tmp_path: Path) -> None:
+    # A proposal of a full block is several MiB: more than the codec's default string limit.
+    value = bytes(VALUE_SIZE_BYTES_MAX)
+    record = replace(
+        sample_record(),
+        proposals=(replace(sample_record().proposals[0], value=value),),
+        valid_value=value,
+    )
+    path = tmp_path / "wal"
+    with FileWal.open(path) as wal:
+        persist_wal_record(wal, record)
+    with FileWal.open(path) as wal:
+        assert load_wal_records(wal) == [record]
 
 
 def test_wal_records_round_trip(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ledger.codec import Value, decode, encode
+from ledger.codec import CodecLimits, Value, decode, encode
 from ledger.crypto import HASH_SIZE_BYTES
 from ledger.errors import ValidationError
 from ledger.fields import Fields, check_binary
@@ -20,6 +20,11 @@ from network.consensus.messages import (
 )
 
 WAL_RECORD_MESSAGES_MAX = 16  # own messages one record may carry (a few per round change)
+# A record holds at most a proposal's value and the valid value, plus a few votes.
+WAL_RECORD_SIZE_BYTES_MAX = 2 * VALUE_SIZE_BYTES_MAX + 64 * 1024
+_RECORD_LIMITS = CodecLimits(
+    frame_size_bytes_max=WAL_RECORD_SIZE_BYTES_MAX, string_length_bytes_max=VALUE_SIZE_BYTES_MAX
+)
 
 
 class Step(enum.IntEnum):
@@ -122,7 +127,7 @@ class WalRecord:
 
     @classmethod
     def decode(cls, data: bytes) -> WalRecord:
-        r = Fields(decode(data), "wal_record")
+        r = Fields(decode(data, _RECORD_LIMITS), "wal_record")
         valid_value = r.raw("valid_value")
         record = cls(
             height=r.integer("height", minimum=1),

@@ -36,9 +36,10 @@ from pathlib import Path
 
 from contracts.context import BlockContext
 from contracts.engine import execute_block, genesis_writes
+from ledger import crypto
 from ledger.codec import Value
 from ledger.errors import LedgerError
-from ledger.state import MemoryState
+from ledger.state import MemoryState, encode_writes
 from ledger.store import LedgerStore
 from ledger.types import Block, Genesis, Role, Transaction
 from ledger.verify import verify_directory
@@ -88,7 +89,7 @@ class NodeChain:
     hashes: list[bytes]  # header hash at height h is hashes[h - 1]
     blocks: list[Block] = field(default_factory=list)
     codes: list[tuple[str, ...]] = field(default_factory=list)
-    writes: list[dict[str, Value | None]] = field(default_factory=list)
+    writes: list[dict[str, bytes | None]] = field(default_factory=list)  # key -> value digest
     documents: dict[str, Value] = field(default_factory=dict)  # doc/<id> -> record
     problem: str | None = None  # verify_directory's finding, if any
 
@@ -138,7 +139,7 @@ def load_chain(index: int, path: Path, *, full: bool, verify: bool = True) -> No
             try:
                 block = store.block(height)
                 codes = store.result_codes(height)
-                writes = store.block_writes(height)
+                writes = store.block_changes(height)
             except Exception as exc:  # noqa: BLE001 - unreadable: a finding, not a crash
                 block = codes = writes = None
                 chain.problem = chain.problem or f"height {height}: unreadable: {exc}"
@@ -260,9 +261,13 @@ def _check_reexecution(reference: NodeChain, genesis: Genesis, violations: list[
                 f"re-execution: height {header.height}: result codes differ: {diffs[:3]}"
             )
             return
-        if result.writes != writes:
-            keys = sorted(set(result.writes) ^ set(writes)) or sorted(
-                k for k in writes if writes[k] != result.writes.get(k)
+        digests = {
+            key: None if data is None else crypto.sha256(data)
+            for key, data in encode_writes(result.writes)
+        }
+        if digests != writes:
+            keys = sorted(set(digests) ^ set(writes)) or sorted(
+                k for k in writes if writes[k] != digests.get(k)
             )
             violations.append(
                 f"re-execution: height {header.height}: state changes differ at {keys[:3]}"
