@@ -547,7 +547,7 @@ def disk_report(net: BenchNet, ledger: dict[str, Any]) -> dict[str, Any]:
         )
     median_ledger = sorted(n["ledger_bytes"] for n in nodes)[NODES // 2]
     # The same after a full LevelDB compaction: without LevelDB's own log (recent writes,
-    # uncompressed, up to the 32 MB memtable) and the tables compaction has not merged yet,
+    # uncompressed, up to a memtable's worth) and the tables compaction has not merged yet,
     # i.e. what the ledger costs in the long run.
     for index, entry in enumerate(nodes):
         path = net.data_dir(index) / "ledger"

@@ -48,8 +48,7 @@ from ledger.state import (
 )
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
-LRU_CACHE_BYTES = 64 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
-WRITE_BUFFER_BYTES = 32 * 1024 * 1024  # LevelDB's memtable (and log) before a level-0 table
+LRU_CACHE_BYTES = 32 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
 PARSED_CACHE_MAX = 65_536
 VALIDATORS_CACHE_MAX = 1024  # parsed state records kept by `get_parsed`
 
@@ -164,9 +163,6 @@ class LedgerStore:
                 # reading a table block.
                 bloom_filter_bits=10,
                 lru_cache_size=LRU_CACHE_BYTES,
-                # A larger memtable: fewer level-0 tables, so less compaction per block
-                # (state keys are hashes, spread over the whole key space).
-                write_buffer_size=WRITE_BUFFER_BYTES,
             )
         except plyvel.CorruptionError as exc:
             raise StoreCorrupted(f"{path}: LevelDB reports corruption: {exc}") from None

@@ -748,7 +748,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsensusParams:
-    timeout_propose_ms: int = 1000
+    timeout_propose_ms: int = 3000  # > empty_block_interval_ms; room to build and check a block
     timeout_prevote_ms: int = 500
     timeout_precommit_ms: int = 500
     timeout_increase_ms: int = 500  # added per round to each timeout

@@ -93,6 +93,10 @@ VERIFY_INLINE_MAX = 8
 GOSSIP_BATCH_MAX = 1024
 GOSSIP_BATCH_BYTES_MAX = 2 * 1024 * 1024
 GOSSIP_BATCHES_VERIFYING_MAX = 16
+# This node proposes at most this many transactions per block (the genesis may allow more):
+# building, sending and checking a block must fit in the validators' propose timeout, or the
+# round fails and the work is done again; under load the next block follows at once anyway.
+PROPOSAL_TRANSACTIONS_MAX = 2000
 # The mempool is checked whole against the state after a block that changed keys or
 # organisations, and every this many blocks (expiries); otherwise only for the nonces used.
 MEMPOOL_FULL_PRUNE_BLOCKS = 64
@@ -408,9 +412,10 @@ class Node:
                 self.validators.hash().hex()[:16],
             )
         log.info(
-            "decided node=%s height=%d txs=%d hash=%s",
+            "decided node=%s height=%d round=%d txs=%d hash=%s",
             self.config.name,
             height,
+            decided.commit.round,
             len(tx_ids),
             decided.value_hash.hex()[:16],
         )
@@ -441,7 +446,8 @@ class Node:
     def _build_value(self) -> bytes:
         params = self.genesis.consensus
         transactions = self.mempool.reap(
-            params.block_transaction_count_max, params.block_size_bytes_max - 64 * 1024
+            min(params.block_transaction_count_max, PROPOSAL_TRANSACTIONS_MAX),
+            params.block_size_bytes_max - 64 * 1024,
         )
         return self.app.build(transactions, tuple(self.evidence_pool))
 
