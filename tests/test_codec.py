@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.codec import INT_MAX, INT_MIN, CodecLimits, Value, decode, encode
+from ledger.codec import INT_MAX, INT_MIN, CodecLimits, Value, decode, decode_trusted, encode
 from ledger.errors import DecodeError, EncodeError, TooLarge
 
 values: st.SearchStrategy[Value] = st.recursive(
@@ -130,3 +130,12 @@ def test_agrees_with_plain_msgpack_on_canonical_values() -> None:
         "hash": b"\x00" * 32,
     }
     assert encode(value) == msgpack.packb(dict(sorted(value.items())), use_bin_type=True)
+
+
+def test_decode_trusted_reads_what_encode_wrote_and_refuses_extensions() -> None:
+    value: Value = {"a": [1, b"x", None, True], "b": {"c": "text"}}
+    assert decode_trusted(encode(value)) == value
+    with pytest.raises(DecodeError):
+        decode_trusted(b"\xd4\x01\x00")  # fixext 1
+    with pytest.raises(DecodeError):
+        decode_trusted(b"\x92\x01")  # truncated

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from contracts.context import LIMITS
+from contracts.records import nonce_key
 from contracts.testing import CHAIN_ID, Network, issue_body, seeded_key
 from ledger.codec import decode, encode
 from ledger.codes import Code
@@ -293,6 +294,38 @@ def test_a_signature_checked_at_admission_is_remembered(net: Network) -> None:
     # still remembered after the transaction leaves (a block may carry it after removal)
     pool.remove([tx.id])
     assert pool.was_verified(tx.encode())
+
+
+def test_a_block_finds_the_pending_transaction_of_its_bytes(net: Network) -> None:
+    pool = Mempool()
+    tx = issue(net, "carrier", "BL-1")
+    data = tx.encode()
+    assert pool.verified_transaction(data) is None  # never checked here
+    assert admit(pool, net, tx)
+    pending = pool.verified_transaction(data)
+    assert pending is not None
+    assert pending.id == tx.id
+    assert pool.verified_transaction(_flip_signature_bit(tx).encode()) is None
+    # once removed, the bytes are still known as verified and decode afresh
+    pool.remove([tx.id])
+    again = pool.verified_transaction(data)
+    assert again is not None
+    assert again is not pending
+    assert again == tx
+
+
+def test_a_block_that_used_a_nonce_drops_the_pending_transaction_with_it(net: Network) -> None:
+    pool = Mempool()
+    mine = issue(net, "carrier", "BL-MINE", nonce=7)
+    other = issue(net, "carrier", "BL-OTHER", nonce=8)
+    assert admit(pool, net, mine)
+    assert admit(pool, net, other)
+    # another node's transaction with nonce 7 committed: ours can no longer commit
+    used = {nonce_key(mine.sender, 7): "ab" * 32, "doc/x": {"a": 1}}
+    assert pool.drop_used_nonces(used) == 1
+    assert mine.id not in pool
+    assert other.id in pool
+    assert_counters(pool, [other])
 
 
 def test_the_verified_cache_is_bounded(net: Network) -> None:

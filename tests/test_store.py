@@ -6,6 +6,8 @@ import plyvel
 import pytest
 
 from ledger import merkle
+from ledger.codec import decode, encode
+from ledger.crypto import sha256
 from ledger.errors import StoreCorrupted, StoreError
 from ledger.store import LedgerStore
 from tests.chain import ChainBuilder
@@ -190,3 +192,36 @@ def test_a_flipped_byte_in_an_old_table_stops_the_store_at_open(tmp_path: Path) 
     table.write_bytes(bytes(data))
     with pytest.raises(StoreCorrupted, match="checksum"):
         LedgerStore.open(tmp_path / "db")
+
+
+def test_parsed_records_are_cached_until_a_block_writes_their_key(tmp_path: Path) -> None:
+    chain = ChainBuilder()
+    parsed: list[object] = []
+
+    def parse(value: object) -> tuple[object]:
+        parsed.append(value)
+        return (value,)
+
+    with LedgerStore.open(tmp_path / "db", chain.genesis) as store:
+        store.persist_block(chain.next_block([], {"k/a": 1, "k/b": 2}))
+        assert store.get_parsed("k/a", parse) == (1,)
+        assert store.get_parsed("k/a", parse) == (1,)
+        assert store.get_parsed("k/none", parse) is None
+        assert store.get_parsed("k/none", parse) is None
+        assert parsed == [1]  # each key read and parsed once
+        store.persist_block(chain.next_block([], {"k/a": 3, "k/none": 4, "k/b": None}))
+        assert store.get_parsed("k/a", parse) == (3,)
+        assert store.get_parsed("k/none", parse) == (4,)
+        assert store.get_parsed("k/b", parse) is None
+        assert parsed == [1, 3, 4]
+
+
+def test_the_change_record_names_each_value_by_its_digest(tmp_path: Path) -> None:
+    chain = build(tmp_path / "db")
+    with LedgerStore.open(tmp_path / "db") as store:
+        changes = store.block_changes(2)
+        assert changes == [("k/1", None), ("k/2", sha256(encode(2)))]
+        record = store.change_record(2)
+        assert record is not None
+        assert decode(record) == [["k/1", None], ["k/2", sha256(encode(2))]]
+    assert chain.height == 5
