@@ -58,6 +58,7 @@ from bench.measure import (
     git_revision,
     latency_summary,
     machine_cpu_seconds,
+    rss_anon_bytes,
     rss_bytes,
     top_frames,
 )
@@ -213,6 +214,7 @@ class Harness:
             "after": label,
             "log_size": self.sample().log_size,
             "rss_bytes": [rss_bytes(pid) for pid in self.pids],
+            "rss_anon_bytes": [rss_anon_bytes(pid) for pid in self.pids],
         }
 
     def run_phase(
@@ -680,10 +682,13 @@ def print_report(report: dict[str, Any]) -> tuple[float, float, float]:
     memory = report.get("memory") or []
     if memory:
         print(
-            "  memory (RSS MB per node) after each phase: "
+            "  memory (RSS MB per node, of which heap) after each phase: "
             + "; ".join(
                 f"{m['after']} @ {m['log_size']} tx: "
-                + " ".join(f"{rss / 2**20:.0f}" for rss in m["rss_bytes"])
+                + " ".join(
+                    f"{rss / 2**20:.0f} ({anon / 2**20:.0f})"
+                    for rss, anon in zip(m["rss_bytes"], m["rss_anon_bytes"], strict=True)
+                )
                 for m in memory
             )
         )

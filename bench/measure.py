@@ -75,6 +75,16 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE_BYTES
 
 
+def rss_anon_bytes(pid: int) -> int:
+    """The anonymous part of the resident set (the heap: Python objects, LevelDB's caches),
+    without file pages mapped in (LevelDB reads its tables through mmap; those pages are the
+    page cache, counted in RSS while mapped and given back under memory pressure)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"/proc/{pid}/status has no RssAnon line")
+
+
 def disk_bytes(path: Path) -> int:
     """Bytes allocated on disk under `path` (what `du` counts: st_blocks * 512)."""
     total = 0

@@ -40,7 +40,7 @@ from typing import Any, cast
 import httpx
 
 from bench.harness import RESULTS_DIR, Generators, Harness, Options, base_spec
-from bench.measure import latency_summary, percentile, rss_bytes, top_frames
+from bench.measure import latency_summary, percentile, rss_anon_bytes, rss_bytes, top_frames
 from bench.net import BenchNet
 from client.verify import verify_bundle
 from contracts.testing import issue_body
@@ -270,7 +270,11 @@ def node_rss(
             client.get(f"{url}/v1/blocks/latest")
             client.get(f"{url}/v1/blocks/{max(1, height // 2)}")
             client.get(f"{url}/v1/proofs/consistency", params={"from": 1, "to": height})
-            return {"rss_bytes": rss_bytes(process.pid), "start_s": start_s}
+            return {
+                "rss_bytes": rss_bytes(process.pid),
+                "rss_anon_bytes": rss_anon_bytes(process.pid),
+                "start_s": start_s,
+            }
     finally:
         os.kill(process.pid, signal.SIGTERM)
         try:
@@ -285,6 +289,7 @@ def proof_line(row: dict[str, Any]) -> str:
     parts = row["entry_binary_bytes"]
     ledger = row["ledger_verify"]
     rss = row["node_rss"].get("rss_bytes")
+    anon = row["node_rss"].get("rss_anon_bytes")
     return (
         f"{row['transactions']:>9,} tx: inclusion proof {row['inclusion_proof_hashes']} hashes "
         f"= {row['inclusion_proof_bytes']} B; bundle entry JSON {row['bundle_json_bytes']:,} B "
@@ -292,7 +297,8 @@ def proof_line(row: dict[str, Any]) -> str:
         f"code + proof {parts['code']}); verify p50 {verify['p50_ms']:.2f} ms "
         f"p99 {verify['p99_ms']:.2f} ms; assemble p50 {row['assemble']['p50_ms']:.2f} ms; "
         f"ledger verify {ledger['seconds']:.1f} s ({ledger['tx_per_s']:,.0f} tx/s, "
-        f"ok={ledger['ok']}); idle node RSS {rss / 2**20 if rss else math.nan:.0f} MB"
+        f"ok={ledger['ok']}); idle node RSS {rss / 2**20 if rss else math.nan:.0f} MB "
+        f"(of which heap {anon / 2**20 if anon else math.nan:.0f} MB)"
     )
 
 
