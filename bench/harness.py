@@ -330,6 +330,7 @@ class Harness:
                 "after": spec.name,
                 "log_size": last.log_size,
                 "rss_bytes": [c["rss_bytes"] for c in cpu],
+                "rss_anon_bytes": [rss_anon_bytes(pid) for pid in self.pids],
             }
         )
         return {
