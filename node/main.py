@@ -27,7 +27,10 @@ from node.config import ConfigError, NodeConfig, load_node_key
 from node.runtime import Node, wall_clock_ms
 
 log = logging.getLogger("node")
-GC_YOUNG_THRESHOLD = 50_000  # allocations between collections of the young generation (default 700)
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
+GC_MIDDLE_THRESHOLD = 20  # young collections per middle-generation collection (default 10)
+GC_OLD_THRESHOLD = 1_000_000  # middle collections per automatic full one: in effect never...
+GC_FULL_INTERVAL_S = 60.0  # ...a full collection runs on this timer instead
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -80,10 +83,12 @@ async def serve(config: NodeConfig) -> None:
     node = Node(config, key.seed, genesis, clock_ms=lambda: wall_clock_ms() + offset_ms)
     await node.start()
     # What is alive now (modules, genesis, caches) lives as long as the process: keep it out
-    # of the collector's scans, and collect the young generation less often (a block makes
-    # and drops hundreds of thousands of small containers; few of them form cycles).
+    # of the collector's scans. A block makes and drops hundreds of thousands of small
+    # containers, few of them in cycles: collect the young generations less often, and the
+    # whole heap (a pause proportional to it: the mempool, the caches) only on a timer.
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
+    full_collections = asyncio.create_task(_collect_periodically())
     server = _ApiServer(
         uvicorn.Config(
             create_app(node),
@@ -109,9 +114,16 @@ async def serve(config: NodeConfig) -> None:
         await api
     stopped.cancel()
     failed.cancel()
+    full_collections.cancel()
     await node.stop()
     if node.failure is not None:
         raise NodeFailed(f"{type(node.failure).__name__}: {node.failure}")
+
+
+async def _collect_periodically() -> None:
+    while True:
+        await asyncio.sleep(GC_FULL_INTERVAL_S)
+        gc.collect()
 
 
 def run(config_path: Path) -> int:

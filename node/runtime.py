@@ -96,7 +96,7 @@ GOSSIP_BATCHES_VERIFYING_MAX = 16
 # This node proposes at most this many transactions per block (the genesis may allow more):
 # building, sending and checking a block must fit in the validators' propose timeout, or the
 # round fails and the work is done again; under load the next block follows at once anyway.
-PROPOSAL_TRANSACTIONS_MAX = 2000
+PROPOSAL_TRANSACTIONS_MAX = 4000
 # The mempool is checked whole against the state after a block that changed keys or
 # organisations, and every this many blocks (expiries); otherwise only for the nonces used.
 MEMPOOL_FULL_PRUNE_BLOCKS = 64
