@@ -174,6 +174,7 @@ class Node:
         self._gossip_out: list[bytes] = []  # admitted from clients, not yet sent to the peers
         self._gossip_out_bytes = 0
         self._gossip_verifying = 0  # gossiped batches in the verify pool
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started_ms = clock_ms()
@@ -209,6 +210,7 @@ class Node:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -615,8 +617,8 @@ class Node:
         done: asyncio.Future[list[Transaction | AdmissionError]],
     ) -> None:
         self._gossip_verifying -= 1
-        if done.cancelled() or self.failure is not None:
-            return
+        if done.cancelled() or self.failure is not None or self._stopping:
+            return  # failed, or stopping: the store may be closed already
         self._admit_prepared(peer, datas, done.result())
 
     def _admit_prepared(
