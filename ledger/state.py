@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 from ledger import crypto
-from ledger.codec import Value, array_header, encode, encode_text
+from ledger.codec import Value, array_header, encode_float_free, encode_text
 from ledger.crypto import Domain
 from ledger.types import ZERO_HASH
 
@@ -101,7 +101,10 @@ EncodedWrites = list[tuple[str, bytes | None]]
 def encode_writes(writes: Writes) -> EncodedWrites:
     """Encode each written value once; the state root, the store's state values and its
     audit record of the block's changes are all built from these bytes."""
-    return [(key, None if writes[key] is None else encode(writes[key])) for key in sorted(writes)]
+    return [
+        (key, None if (value := writes[key]) is None else encode_float_free(value))
+        for key in sorted(writes)
+    ]
 
 
 def writes_record(encoded: EncodedWrites) -> bytes:

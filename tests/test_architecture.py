@@ -118,3 +118,35 @@ def test_offline_verification_is_pure(module: str) -> None:
         or name.startswith(("client.sdk", "client.cli"))
     }
     assert not offenders, f"{module} imports {sorted(offenders)}"
+
+
+def float_sources(path: Path) -> list[str]:
+    """Where a module could make a float: true division, a float literal, `float(...)`, or
+    the math module (whose functions return floats)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.Div):
+            found.append(f"{path.name}:{node.lineno}: true division")
+        elif isinstance(node, ast.Constant) and type(node.value) is float:
+            found.append(f"{path.name}:{node.lineno}: float literal")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "float"
+        ):
+            found.append(f"{path.name}:{node.lineno}: float()")
+    found.extend(f"{path.name}: imports {m}" for m in imported_modules(path) if m == "math")
+    return found
+
+
+def test_contracts_cannot_make_a_float() -> None:
+    # Their writes are encoded by `codec.encode_float_free`, which relies on this.
+    found = [source for path in python_files("contracts") for source in float_sources(path)]
+    assert found == []
+
+
+def test_the_float_checker_sees_each_source(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("import math\nx = 1 / 2\ny = 0.5\nz = float('1')\nw = 3\nw /= 2\n")
+    assert len(float_sources(module)) == 5

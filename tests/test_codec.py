@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.codec import INT_MAX, INT_MIN, CodecLimits, Value, decode, decode_trusted, encode
+from ledger.codec import (
+    INT_MAX,
+    INT_MIN,
+    CodecLimits,
+    Value,
+    decode,
+    decode_trusted,
+    encode,
+    encode_float_free,
+)
 from ledger.errors import DecodeError, EncodeError, TooLarge
 
 values: st.SearchStrategy[Value] = st.recursive(
@@ -24,6 +33,17 @@ values: st.SearchStrategy[Value] = st.recursive(
 @given(values)
 def test_decode_inverts_encode(value: Value) -> None:
     assert decode(encode(value)) == value
+
+
+@given(values)
+def test_the_float_free_encoder_gives_the_canonical_bytes(value: Value) -> None:
+    assert encode_float_free(value) == encode(value)
+
+
+def test_the_float_free_encoder_refuses_what_encode_refuses() -> None:
+    for bad in ({1: "x"}, 2**64, -(2**63) - 1, object()):
+        with pytest.raises(EncodeError):
+            encode_float_free(bad)  # type: ignore[arg-type]
 
 
 @given(st.binary(max_size=64))
