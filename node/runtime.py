@@ -138,12 +138,16 @@ class Node:
             self.store, self.key.public_key, self.mempool.verified_transaction
         )
         self.validators = self.store.validators_at(self.store.height + 1)
-        records = load_wal_records(self.wal)
+        # The WAL's records, decoded once and kept in step with it (appended by `persist`,
+        # cleared with it), for the replicas that take over at a height.
+        self._wal_records = load_wal_records(self.wal)
         # Votes this validator signed at heights its store has not reached (its store was
         # restored or wiped and is syncing again): kept, and restored when the node gets
         # there, so that it never signs anything else at those heights.
-        self._signed_ahead = {r.height for r in records if r.height > self.store.height + 1}
-        self.replica = self._new_replica(records)
+        self._signed_ahead = {
+            r.height for r in self._wal_records if r.height > self.store.height + 1
+        }
+        self.replica = self._new_replica(self._wal_records)
         self.transport = Transport(
             key=self.key,
             config=TransportConfig(
@@ -336,6 +340,7 @@ class Node:
 
     def persist(self, record: WalRecord) -> None:
         persist_wal_record(self.wal, record)
+        self._wal_records.append(record)
 
     def sign_and_send(self, message: Proposal | Vote) -> SignedProposal | SignedVote:
         signed: SignedProposal | SignedVote
@@ -363,6 +368,7 @@ class Node:
         height = decided.height
         if not any(signed > height for signed in self._signed_ahead):
             self.wal.reset()  # nothing recorded for a later height: the log starts afresh
+            self._wal_records.clear()
         if height + 1 in self._signed_ahead:
             self._signed_ahead.discard(height + 1)
             self._replace_replica = True  # restore what was signed at the next height
@@ -520,7 +526,7 @@ class Node:
             # the store was wiped: a new replica takes over, restoring from the write-ahead
             # log whatever was recorded for this height, so nothing is ever signed twice.
             self._replace_replica = False
-            self.replica = self._new_replica(load_wal_records(self.wal))
+            self.replica = self._new_replica(self._wal_records)
             drain_ready(self.replica, self)
 
     def _arm_timer(self) -> None:
