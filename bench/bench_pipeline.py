@@ -22,23 +22,21 @@ from pathlib import Path
 
 import contracts
 from bench.workload import DEFAULT_MIX, SENDER_OF_KIND, Signer, kind_sequence
-from ledger.crypto import Domain, SigningKey
+from ledger.crypto import SigningKey
 from ledger.store import LedgerStore
 from ledger.types import (
     Commit,
-    CommitSignature,
     Genesis,
     Member,
     Organisation,
     Validator,
     ValidatorSet,
-    Vote,
-    VoteKind,
 )
 from network.consensus import Decided
 from node.devnet import DEMO_ORGANISATIONS
 from node.execution import LedgerApplication
 from node.mempool import Mempool, prepare
+from tests.chain import signed_commit
 
 CHAIN = "bench-pipeline"
 
@@ -81,23 +79,7 @@ class Chain:
 
     def commit_for(self, block_hash: bytes, height: int) -> Commit:
         timestamp_ms = 1_700_000_000_000 + height * 1000
-        signatures = []
-        for key in self.validators[:3]:
-            vote = Vote(
-                kind=VoteKind.PRECOMMIT,
-                height=height,
-                round=0,
-                block_hash=block_hash,
-                timestamp_ms=timestamp_ms,
-                validator=key.public_key,
-            )
-            signature = key.sign(Domain.PRECOMMIT, CHAIN, vote.signed_payload())
-            signatures.append(
-                CommitSignature(
-                    validator=key.public_key, timestamp_ms=timestamp_ms, signature=signature
-                )
-            )
-        return Commit(height=height, round=0, block_hash=block_hash, signatures=tuple(signatures))
+        return signed_commit(CHAIN, height, block_hash, self.validators[:3], [timestamp_ms] * 3)
 
 
 def _timed(label: str, count: int, fn: Callable[[], object], profile: str | None) -> object:

@@ -35,13 +35,12 @@ so a document's history lists every record that names it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from contracts.context import LIMITS
 from ledger.codec import Value
 from ledger.fields import Fields, check_text
-from ledger.state import R, StateView, get_parsed
+from ledger.state import Overlay, StateView
 
 # --- keys -------------------------------------------------------------------------------------
 
@@ -424,28 +423,9 @@ def load_document(view: StateView, document_id: str) -> Document | None:
 # --- a transaction's pending changes ------------------------------------------------------------
 
 
-class Changes:
-    """The writes and history events one transaction produces (a local builder, never shared).
-
-    Reads go through `get` so a handler sees its own earlier writes.
-    """
-
-    __slots__ = ("_view", "writes")
-
-    def __init__(self, view: StateView) -> None:
-        self._view = view
-        self.writes: dict[str, Value | None] = {}
-
-    def get(self, key: str) -> Value | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self._view.get(key)
-
-    def get_parsed(self, key: str, parse: Callable[[Value], R]) -> R | None:
-        if key in self.writes:
-            value = self.writes[key]
-            return None if value is None else parse(value)
-        return get_parsed(self._view, key, parse)
+class Changes(Overlay):
+    """The writes and history events one transaction produces (a local builder, never shared):
+    an `Overlay` of the block so far, so a handler reads its own earlier writes."""
 
     def put(self, key: str, value: Value | None) -> None:
         self.writes[key] = value

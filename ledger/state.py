@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 from ledger import crypto
-from ledger.codec import Value, array_header, encode_float_free, encode_text
+from ledger.codec import Value, array_header, decode, encode_float_free, encode_text
 from ledger.crypto import Domain
+from ledger.errors import ValidationError
 from ledger.types import ZERO_HASH
 
 Writes = Mapping[str, Value | None]
@@ -119,6 +120,34 @@ def writes_record(encoded: EncodedWrites) -> bytes:
 
 
 _BIN32 = b"\xc4\x20"  # msgpack bin8 header of a 32-byte string
+
+
+ChangeList = list[tuple[str, bytes | None]]
+"""A change record read back: (key, SHA-256 of the new value's bytes, or None: deleted)."""
+
+
+def parse_change_record(record: bytes) -> ChangeList:
+    """The (key, digest) pairs of a `writes_record`; DecodeError or ValidationError if `record`
+    is not one (keys must be text, unique and in order, digests 32 bytes or nil)."""
+    pairs = decode(record)
+    if not isinstance(pairs, list):
+        raise ValidationError("change record", "expected a list of [key, digest]")
+    changes: ChangeList = []
+    for index, pair in enumerate(pairs):
+        path = f"change record[{index}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValidationError(path, "expected [key, digest]")
+        key, digest = pair
+        if not isinstance(key, str):
+            raise ValidationError(path, "the key must be text")
+        if digest is not None and not (
+            isinstance(digest, bytes) and len(digest) == crypto.HASH_SIZE_BYTES
+        ):
+            raise ValidationError(path, f"the digest of {key!r} must be 32 bytes or nil")
+        if changes and key <= changes[-1][0]:
+            raise ValidationError(path, f"key {key!r} is not after {changes[-1][0]!r}")
+        changes.append((key, digest))
+    return changes
 
 
 def state_root_after(previous_root: bytes, record: bytes) -> bytes:

@@ -38,11 +38,13 @@ from ledger.errors import DecodeError, StoreCorrupted, StoreError, ValidationErr
 from ledger.fields import Fields
 from ledger.state import (
     GENESIS_STATE_ROOT,
+    ChangeList,
     EncodedWrites,
     R,
     Writes,
     encode_writes,
     next_state_root,
+    parse_change_record,
     state_root_after,
     writes_record,
 )
@@ -300,21 +302,10 @@ class LedgerStore:
         key with the SHA-256 of its new value's bytes, or nil for a deletion)."""
         return self._read(_height_key(b"w/", height))
 
-    def block_changes(self, height: int) -> list[tuple[str, bytes | None]] | None:
-        """The block's change record decoded: (key, digest of the new value or None)."""
+    def block_changes(self, height: int) -> ChangeList | None:
+        """The block's change record parsed (`ledger.state.parse_change_record`)."""
         data = self.change_record(height)
-        if data is None:
-            return None
-        pairs = decode(data)
-        assert isinstance(pairs, list)
-        result: list[tuple[str, bytes | None]] = []
-        for pair in pairs:
-            assert isinstance(pair, list)
-            key, digest = pair
-            assert isinstance(key, str)
-            assert digest is None or isinstance(digest, bytes)
-            result.append((key, digest))
-        return result
+        return None if data is None else parse_change_record(data)
 
     def state_items_raw(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         """`state_items` with each value's stored bytes, undecoded."""

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger import crypto, merkle
-from ledger.codec import Value, decode
 from ledger.errors import LedgerError, StoreCorrupted
-from ledger.state import GENESIS_STATE_ROOT, state_root_after
+from ledger.state import GENESIS_STATE_ROOT, parse_change_record, state_root_after
 from ledger.store import LedgerStore
 from ledger.types import ZERO_HASH, Block, Transaction, evidence_hash, results_root
 
@@ -176,14 +175,11 @@ class _Checker:
         if record is None:
             raise _Failed(Problem(height=height, what="state changes missing"))
         try:
-            changes = decode(record)
-            keys = [_change(pair) for pair in _as_list(changes)]
-        except (LedgerError, ValueError) as exc:
+            changes = parse_change_record(record)
+        except LedgerError as exc:
             raise _Failed(Problem(height=height, what=f"change record unreadable: {exc}")) from None
-        if [key for key, _ in keys] != sorted({key for key, _ in keys}):
-            raise _Failed(Problem(height=height, what="change record keys not unique and sorted"))
         self.state_root = state_root_after(self.state_root, record)
-        for key, digest in keys:
+        for key, digest in changes:
             if digest is None:
                 self.state.pop(key, None)
             else:
@@ -256,23 +252,6 @@ class _Checker:
                 _hex(self.state.get(key)),
                 _hex(stored.get(key)),
             )
-
-
-def _as_list(value: Value) -> list[Value]:
-    if not isinstance(value, list):
-        raise ValueError("not a list")
-    return value
-
-
-def _change(pair: Value) -> tuple[str, bytes | None]:
-    if not isinstance(pair, list) or len(pair) != 2:
-        raise ValueError("a change is [key, digest]")
-    key, digest = pair
-    if not isinstance(key, str) or not (digest is None or isinstance(digest, bytes)):
-        raise ValueError("a change is [text key, 32-byte digest or nil]")
-    if digest is not None and len(digest) != crypto.HASH_SIZE_BYTES:
-        raise ValueError(f"digest of {key!r} is {len(digest)} bytes")
-    return key, digest
 
 
 def _hex(digest: bytes | None) -> str | None:

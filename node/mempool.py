@@ -120,7 +120,10 @@ class Mempool:
         self._sender_bytes[tx.sender] = self._sender_bytes.get(tx.sender, 0) + len(data)
         self._nonces[(tx.sender, tx.nonce)] = tx_id
         self._size_bytes += len(data)
-        self._mark_verified(entry.digest)
+        self._verified[entry.digest] = None  # remembered past removal: a block may carry it
+        self._verified.move_to_end(entry.digest)
+        while len(self._verified) > self.limits.verified_cache_max:
+            self._verified.popitem(last=False)
         return True
 
     def reap(self, count_max: int, size_bytes_max: int) -> list[bytes]:
@@ -191,18 +194,6 @@ class Mempool:
         return len(stale)
 
     # --- signatures checked once ------------------------------------------------------------
-
-    def mark_verified(self, data: bytes) -> None:
-        self._mark_verified(crypto.sha256(data))
-
-    def _mark_verified(self, digest: bytes) -> None:
-        self._verified[digest] = None
-        self._verified.move_to_end(digest)
-        while len(self._verified) > self.limits.verified_cache_max:
-            self._verified.popitem(last=False)
-
-    def was_verified(self, data: bytes) -> bool:
-        return crypto.sha256(data) in self._verified
 
     def verified_transaction(self, data: bytes) -> Transaction | None:
         """The decoded transaction of exactly these bytes if their signature was checked here

@@ -148,25 +148,39 @@ class ChainBuilder:
         return ExecutedBlock(block=block, commit=commit, codes=block_codes, writes=writes)
 
     def sign_commit(self, header: Header, timestamp_ms: int) -> Commit:
-        signatures = []
-        for signer in self.validator_keys[: self.validators.quorum_power]:
-            vote = Vote(
-                kind=VoteKind.PRECOMMIT,
-                height=header.height,
-                round=0,
-                block_hash=header.hash(),
-                timestamp_ms=timestamp_ms,
-                validator=signer.public_key,
-            )
-            signature = signer.sign(Domain.PRECOMMIT, self.chain_id, vote.signed_payload())
-            signatures.append(
-                CommitSignature(
-                    validator=signer.public_key, timestamp_ms=timestamp_ms, signature=signature
-                )
-            )
-        return Commit(
-            height=header.height, round=0, block_hash=header.hash(), signatures=tuple(signatures)
+        signers = self.validator_keys[: self.validators.quorum_power]
+        return signed_commit(
+            self.chain_id, header.height, header.hash(), signers, [timestamp_ms] * len(signers)
         )
+
+
+def signed_commit(
+    chain_id: str,
+    height: int,
+    block_hash: bytes,
+    keys: Sequence[crypto.SigningKey],
+    timestamps_ms: Sequence[int],
+) -> Commit:
+    """Round-0 precommits for `block_hash` at `height` by the first len(timestamps_ms) of
+    `keys`, one timestamp each."""
+    signatures = []
+    for key, timestamp_ms in zip(keys, timestamps_ms, strict=False):
+        vote = Vote(
+            kind=VoteKind.PRECOMMIT,
+            height=height,
+            round=0,
+            block_hash=block_hash,
+            timestamp_ms=timestamp_ms,
+            validator=key.public_key,
+        )
+        signatures.append(
+            CommitSignature(
+                validator=key.public_key,
+                timestamp_ms=timestamp_ms,
+                signature=key.sign(crypto.Domain.PRECOMMIT, chain_id, vote.signed_payload()),
+            )
+        )
+    return Commit(height=height, round=0, block_hash=block_hash, signatures=tuple(signatures))
 
 
 Domain = crypto.Domain

@@ -10,8 +10,6 @@ from ledger import crypto
 from ledger.crypto import SigningKey
 from ledger.errors import BadSignature, DecodeError, ValidationError
 from ledger.types import (
-    Commit,
-    CommitSignature,
     SignedVote,
     Validator,
     ValidatorSet,
@@ -30,6 +28,7 @@ from network.consensus import (
 )
 from network.consensus.ready import WAL_RECORD_MESSAGES_MAX
 from network.consensus.votes import VoteSet
+from tests.chain import signed_commit
 
 CHAIN = "test-chain"
 KEYS = sorted((SigningKey(bytes([i + 7]) * 32) for i in range(4)), key=lambda k: k.public_key)
@@ -66,30 +65,7 @@ def signed_proposal(value: bytes = b"v", round_: int = 1, pol_round: int = 0) ->
 def test_messages_round_trip_and_verify() -> None:
     vote = signed_vote(1, b"a" * 32)
     proposal = signed_proposal()
-    commit = Commit(
-        height=1,
-        round=0,
-        block_hash=b"a" * 32,
-        signatures=tuple(
-            CommitSignature(
-                validator=KEYS[i].public_key,
-                timestamp_ms=5,
-                signature=KEYS[i].sign(
-                    crypto.Domain.PRECOMMIT,
-                    CHAIN,
-                    Vote(
-                        kind=VoteKind.PRECOMMIT,
-                        height=1,
-                        round=0,
-                        block_hash=b"a" * 32,
-                        timestamp_ms=5,
-                        validator=KEYS[i].public_key,
-                    ).signed_payload(),
-                ),
-            )
-            for i in range(3)
-        ),
-    )
+    commit = signed_commit(CHAIN, 1, b"a" * 32, KEYS[:3], [5] * 3)
     decided = Decided(value=b"value", commit=commit)
     for message in (vote, proposal, decided):
         data = encode_message(message)

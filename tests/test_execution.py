@@ -16,24 +16,22 @@ import pytest
 
 import contracts
 from contracts.testing import Network, issue_body, seeded_key
-from ledger.crypto import Domain, SigningKey
+from ledger.crypto import SigningKey
 from ledger.errors import LedgerError, ValidationError
 from ledger.store import LedgerStore
 from ledger.types import (
     Block,
     Commit,
-    CommitSignature,
     Genesis,
     Header,
     Transaction,
     Validator,
     ValidatorSet,
-    Vote,
-    VoteKind,
 )
 from ledger.verify import verify_directory
 from network.consensus import Decided
 from node.execution import InvalidBlock, LedgerApplication
+from tests.chain import signed_commit
 
 VALIDATOR_KEYS = [seeded_key(f"validator/{i}") for i in range(4)]
 STRANGER = seeded_key("stranger")
@@ -54,25 +52,7 @@ def sign_commit(
     keys: Sequence[SigningKey] = VALIDATOR_KEYS,
 ) -> Commit:
     """Precommits for `block` by the first len(timestamps_ms) of `keys`, one timestamp each."""
-    signatures = []
-    for key, timestamp_ms in zip(keys, timestamps_ms, strict=False):
-        vote = Vote(
-            kind=VoteKind.PRECOMMIT,
-            height=block.height,
-            round=0,
-            block_hash=block.hash(),
-            timestamp_ms=timestamp_ms,
-            validator=key.public_key,
-        )
-        signature = key.sign(Domain.PRECOMMIT, chain_id, vote.signed_payload())
-        signatures.append(
-            CommitSignature(
-                validator=key.public_key, timestamp_ms=timestamp_ms, signature=signature
-            )
-        )
-    return Commit(
-        height=block.height, round=0, block_hash=block.hash(), signatures=tuple(signatures)
-    )
+    return signed_commit(chain_id, block.height, block.hash(), keys, timestamps_ms)
 
 
 @dataclass
@@ -270,19 +250,19 @@ def test_signatures_the_mempool_verified_are_not_checked_again(cluster: Cluster)
     asked: list[bytes] = []
     vouched = {forged}
 
-    def was_verified(data: bytes) -> Transaction | None:
+    def verified_here(data: bytes) -> Transaction | None:
         asked.append(data)
         return Transaction.decode(data) if data in vouched else None
 
     assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")  # checked by default
     cluster.b.store.close()
-    cluster.b = cluster.open(cluster.b.path, VALIDATOR_KEYS[1], was_verified)
+    cluster.b = cluster.open(cluster.b.path, VALIDATOR_KEYS[1], verified_here)
     # asked once per transaction; what the callback vouches for is not checked again
     assert cluster.b.app.validate(1, value) is not None
     assert asked == list(Block.decode(value).transactions)
     vouched.clear()
     cluster.b.store.close()  # a fresh application: the accepted candidate is cached
-    cluster.b = cluster.open(cluster.b.path, VALIDATOR_KEYS[1], was_verified)
+    cluster.b = cluster.open(cluster.b.path, VALIDATOR_KEYS[1], verified_here)
     assert refusal(cluster.b.app, 1, value).startswith("transaction 0:")
 
 

@@ -282,20 +282,6 @@ def test_admitting_the_same_transaction_twice_keeps_one_copy(net: Network) -> No
     assert pool.reap(10, 1 << 20) == [tx.encode()]
 
 
-def test_a_signature_checked_at_admission_is_remembered(net: Network) -> None:
-    pool = Mempool()
-    tx = issue(net, "carrier", "BL-1")
-    other = issue(net, "carrier", "BL-2")
-    assert not pool.was_verified(tx.encode())
-    assert admit(pool, net, tx)
-    assert pool.was_verified(tx.encode())
-    assert not pool.was_verified(other.encode())
-    assert not pool.was_verified(_flip_signature_bit(tx).encode())
-    # still remembered after the transaction leaves (a block may carry it after removal)
-    pool.remove([tx.id])
-    assert pool.was_verified(tx.encode())
-
-
 def test_a_block_finds_the_pending_transaction_of_its_bytes(net: Network) -> None:
     pool = Mempool()
     tx = issue(net, "carrier", "BL-1")
@@ -305,6 +291,7 @@ def test_a_block_finds_the_pending_transaction_of_its_bytes(net: Network) -> Non
     pending = pool.verified_transaction(data)
     assert pending is not None
     assert pending.id == tx.id
+    assert pool.verified_transaction(issue(net, "carrier", "BL-2").encode()) is None
     assert pool.verified_transaction(_flip_signature_bit(tx).encode()) is None
     # once removed, the bytes are still known as verified and decode afresh
     pool.remove([tx.id])
@@ -332,8 +319,10 @@ def test_the_verified_cache_is_bounded(net: Network) -> None:
     pool = Mempool(MempoolLimits(verified_cache_max=2))
     txs = [issue(net, "carrier", f"BL-{i}") for i in range(3)]
     for tx in txs:
-        pool.mark_verified(tx.encode())
-    assert [pool.was_verified(tx.encode()) for tx in txs] == [False, True, True]
+        assert admit(pool, net, tx)
+    pool.remove([tx.id for tx in txs])  # only the cache knows them now
+    known = [pool.verified_transaction(tx.encode()) is not None for tx in txs]
+    assert known == [False, True, True]
 
 
 def test_limits_must_be_positive() -> None:

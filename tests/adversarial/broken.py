@@ -30,7 +30,6 @@ from ledger.types import (
     ZERO_HASH,
     Block,
     Commit,
-    CommitSignature,
     Genesis,
     Header,
     Member,
@@ -39,13 +38,12 @@ from ledger.types import (
     Transaction,
     Validator,
     ValidatorSet,
-    Vote,
-    VoteKind,
     evidence_hash,
     results_root,
 )
 from tests.adversarial.checker import NodeChain, load_chain
 from tests.adversarial.history import History
+from tests.chain import signed_commit
 
 CHAIN_ID = "tradeledger-broken"
 GENESIS_TIME_MS = 1_790_000_000_000
@@ -190,27 +188,8 @@ class Forge:
 
 
 def _sign_commit(header: Header, timestamp_ms: int) -> Commit:
-    signatures = []
-    for i in range(3):
-        signer = _key(f"validator/{i}")
-        vote = Vote(
-            kind=VoteKind.PRECOMMIT,
-            height=header.height,
-            round=0,
-            block_hash=header.hash(),
-            timestamp_ms=timestamp_ms,
-            validator=signer.public_key,
-        )
-        signatures.append(
-            CommitSignature(
-                validator=signer.public_key,
-                timestamp_ms=timestamp_ms,
-                signature=signer.sign(crypto.Domain.PRECOMMIT, CHAIN_ID, vote.signed_payload()),
-            )
-        )
-    return Commit(
-        height=header.height, round=0, block_hash=header.hash(), signatures=tuple(signatures)
-    )
+    keys = [_key(f"validator/{i}") for i in range(3)]
+    return signed_commit(CHAIN_ID, header.height, header.hash(), keys, [timestamp_ms] * 3)
 
 
 # --- a normal life, then the planted bugs -------------------------------------------------------
