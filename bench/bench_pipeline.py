@@ -1,6 +1,7 @@
 """One node's per-transaction work, stage by stage, in one process (no network, no HTTP).
 
-    python -m bench.bench_pipeline [--count 2000] [--block 1000] [--profile prepare|admit|blocks]
+    python -m bench.bench_pipeline [--count 2000] [--block 1000] [--mix bl.issue=1,...]
+                                   [--profile prepare|admit|blocks]
 
 Stages, each timed over the same pre-signed mix (bench/workload.py): `prepare` (decode and
 verify the signature), `admit` (mempool admission against the committed state), `build`
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import contracts
-from bench.workload import DEFAULT_MIX, SENDER_OF_KIND, Signer, kind_sequence
+from bench.workload import DEFAULT_MIX, SENDER_OF_KIND, Signer, kind_sequence, parse_mix
 from ledger.crypto import SigningKey
 from ledger.store import LedgerStore
 from ledger.types import (
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--block", type=int, default=1000)
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
     args = parser.parse_args()
     validators = [SigningKey(bytes([i + 1]) * 32) for i in range(4)]
     orgs = sorted(set(SENDER_OF_KIND.values()))
@@ -131,11 +133,12 @@ def main() -> None:
             for chain in (a, b):
                 chain.app.execute_and_persist(Decided(value=value, commit=commit))
         refs = [s.id.hex() for s in bills]
-        kinds = kind_sequence(DEFAULT_MIX, args.count)
+        mix = parse_mix(args.mix)
+        kinds = kind_sequence(mix, args.count)
         signed = signer.sign_mix(kinds, refs)
         datas = [s.data for s in signed]
         n = len(datas)
-        print(f"{n} transactions, blocks of {args.block}, mix {dict(DEFAULT_MIX)}")
+        print(f"{n} transactions, blocks of {args.block}, mix {mix}")
         txs = _timed("prepare", n, lambda: [prepare(d, CHAIN) for d in datas], args.profile)
         assert isinstance(txs, list)
 

@@ -319,6 +319,20 @@ def test_proposer_handles_its_own_proposal_and_prevotes_it() -> None:
     assert replica.replica.state == (1, 0, Step.PREVOTE)
 
 
+def test_proposer_records_its_proposal_and_prevote_in_one_wal_record() -> None:
+    # One durable sync on the height's critical path instead of two.
+    replica = Single(1, value=A)
+    records = replica.out.records()
+    assert len(records) == 1
+    assert [p.value for p in records[0].proposals] == [A]
+    assert [(v.kind, v.block_hash) for v in records[0].votes] == [(VoteKind.PREVOTE, h(A))]
+    # Restarted from that record, it re-signs both and proposes and prevotes nothing new.
+    restarted = Single(1, value=B, records=records)
+    assert restarted.out.of("value") == []
+    assert restarted.votes(VoteKind.PREVOTE, 0) == [h(A)]
+    assert restarted.out.records() == []
+
+
 def test_the_application_must_accept_its_own_value() -> None:
     app = FakeApp()
     app.invalid.add(A)

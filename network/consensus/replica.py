@@ -239,6 +239,14 @@ class Replica:
         if checked is None:
             raise MisuseError("the application proposed a value its own validate() refuses")
         self._emit_proposal(value, checked.value_hash, NIL_ROUND)  # L19
+        # L22-L24 for our own fresh proposal, decided now rather than when it comes back
+        # signed, so the proposal and the prevote share one WAL record (one durable sync on
+        # every height's critical path instead of two). Valid by the check above; acceptable
+        # when not locked or locked on this very value. The signed proposal still enters
+        # the log through `step` (pitfall 11); the step is then past PROPOSE, so L22 does
+        # not fire twice.
+        if self._locked_round == NIL_ROUND or self._locked_hash == checked.value_hash:
+            self._prevote(checked.value_hash)
         self._evaluate()
         return True
 
