@@ -51,6 +51,13 @@ from ledger.state import (
 from ledger.types import Block, Commit, Genesis, Validator, ValidatorSet, transaction_id
 
 LRU_CACHE_BYTES = 32 * 1024 * 1024  # LevelDB's cache of uncompressed table blocks
+# LevelDB's memtable. The default (4 MiB) is less than one full block's batch, so every
+# block flushed a table to level 0 and set off a compaction that merged it with level 1's
+# tables (state keys are hashes: every table overlaps): the compaction thread used a third
+# of a node's CPU under load. At 64 MiB (RocksDB's default) it uses a seventh, and the
+# devnet commits a third more (docs/benchmarks.md). Costs up to twice this in memory
+# (the full memtable while it is written out) and a longer log to replay at open.
+WRITE_BUFFER_BYTES = 64 * 1024 * 1024
 PARSED_CACHE_MAX = 65_536
 VALIDATORS_CACHE_MAX = 1024  # parsed state records kept by `get_parsed`
 
@@ -165,6 +172,7 @@ class LedgerStore:
                 # reading a table block.
                 bloom_filter_bits=10,
                 lru_cache_size=LRU_CACHE_BYTES,
+                write_buffer_size=WRITE_BUFFER_BYTES,
             )
         except plyvel.CorruptionError as exc:
             raise StoreCorrupted(f"{path}: LevelDB reports corruption: {exc}") from None
