@@ -17,6 +17,7 @@ from ledger.codec import INT_MAX, Value
 from ledger.errors import ValidationError
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 class Fields:
@@ -34,13 +35,17 @@ class Fields:
     def path(self, name: str) -> str:
         return f"{self._path}.{name}"
 
+    # The readers below are on every transaction's path: the common case (present, of the
+    # right type and size) builds no path text and makes no call it can avoid.
+
     def _take(self, name: str, optional: bool) -> Value:
         self._seen.add(name)
-        if name not in self._value:
+        value = self._value.get(name, _MISSING)
+        if value is _MISSING:
             if optional:
                 return None
             raise ValidationError(self.path(name), "is required")
-        return self._value[name]
+        return value
 
     def raw(self, name: str, *, optional: bool = False) -> Value:
         return self._take(name, optional)
@@ -49,6 +54,8 @@ class Fields:
         self, name: str, *, minimum: int = 0, maximum: int = INT_MAX, optional: bool = False
     ) -> int:
         value = self._take(name, optional)
+        if type(value) is int and minimum <= value <= maximum:
+            return value
         if value is None and optional:
             return minimum
         return check_integer(value, self.path(name), minimum=minimum, maximum=maximum)
@@ -77,13 +84,19 @@ class Fields:
         return check_binary(value, self.path(name), size=size)
 
     def text(self, name: str, *, length_min: int = 1, length_max: int = 256) -> str:
-        value = self._take(name, False)
+        self._seen.add(name)
+        value = self._value.get(name, _MISSING)
+        if type(value) is str and length_min <= len(value) <= length_max:
+            return value
+        if value is _MISSING:
+            raise ValidationError(self.path(name), "is required")
         return check_text(value, self.path(name), length_min=length_min, length_max=length_max)
 
     def optional_text(self, name: str, *, length_max: int = 256) -> str | None:
-        value = self._take(name, True)
-        if value is None:
-            return None
+        self._seen.add(name)
+        value = self._value.get(name)
+        if value is None or (type(value) is str and 1 <= len(value) <= length_max):
+            return value
         return check_text(value, self.path(name), length_min=1, length_max=length_max)
 
     def items(
@@ -105,12 +118,14 @@ class Fields:
             raise ValidationError(
                 path, f"expected {length_min}..{length_max} items, got {len(value)}"
             )
-        return tuple(read(item, f"{path}[{index}]") for index, item in enumerate(value))
+        return tuple([read(item, f"{path}[{index}]") for index, item in enumerate(value)])
 
     def nested(self, name: str, read: Callable[[Value, str], T]) -> T:
         return read(self._take(name, False), self.path(name))
 
     def finish(self) -> None:
+        if self._seen.issuperset(self._value):
+            return
         unknown = sorted(set(self._value) - self._seen)
         if unknown:
             raise ValidationError(self.path(unknown[0]), "unknown field")
