@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import tempfile
 import time
@@ -36,6 +37,7 @@ from ledger.types import (
 from network.consensus import Decided
 from node.devnet import DEMO_ORGANISATIONS
 from node.execution import LedgerApplication
+from node.main import GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD, GC_YOUNG_THRESHOLD
 from node.mempool import Mempool, prepare
 from tests.chain import signed_commit
 
@@ -139,6 +141,8 @@ def main() -> None:
         datas = [s.data for s in signed]
         n = len(datas)
         print(f"{n} transactions, blocks of {args.block}, mix {mix}")
+        gc.freeze()  # the collector as a running node has it (node/main.py)
+        gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, GC_OLD_THRESHOLD)
         txs = _timed("prepare", n, lambda: [prepare(d, CHAIN) for d in datas], args.profile)
         assert isinstance(txs, list)
 
