@@ -11,13 +11,13 @@ Every reader names the full path of the field it refuses (``header.previous_hash
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledger.codec import INT_MAX, Value
 from ledger.errors import ValidationError
 
 T = TypeVar("T")
-_MISSING = object()
+_MISSING: Any = object()  # a field that is absent (a present field may hold nil)
 
 
 class Fields:
@@ -40,7 +40,7 @@ class Fields:
 
     def _take(self, name: str, optional: bool) -> Value:
         self._seen.add(name)
-        value = self._value.get(name, _MISSING)
+        value: Value = self._value.get(name, _MISSING)
         if value is _MISSING:
             if optional:
                 return None

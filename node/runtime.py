@@ -165,6 +165,7 @@ class Node:
         self.evidence_pool: deque[DuplicateVoteEvidence] = deque(maxlen=EVIDENCE_POOL_MAX)
         self.peer_heights: dict[bytes, int] = {}
         self._pending_request: ValueRequest | None = None
+        self._proposal_soon = False  # a `_propose_soon` is scheduled
         self.failure: BaseException | None = None  # set when the node must stop (see _drain)
         self.failed = asyncio.Event()
         self._proposal_timer: asyncio.TimerHandle | None = None
@@ -289,8 +290,13 @@ class Node:
             self.metrics.transaction_admitted(tx_id, self.clock_ms())
         if added and gossip:
             self._gossip(data)
-        if added:
-            self._fulfil_pending_request()
+        if added and self._pending_request is not None and not self._proposal_soon:
+            # Propose once this loop turn is over, not now: a batch (submitted, or gossiped
+            # by a peer) is admitted in one turn, and proposing at its first transaction
+            # made a block of one and left the rest for the next height.
+            assert self._loop is not None
+            self._proposal_soon = True
+            self._loop.call_soon(self._propose_soon)
 
     def _gossip(self, data: bytes) -> None:
         if not self._gossip_out:
@@ -474,6 +480,11 @@ class Node:
             self._proposal_timer.cancel()
         delay_s = max(0, self._proposal_due_ms() - self.clock_ms()) / 1000
         self._proposal_timer = self._loop.call_later(delay_s, self._fulfil_pending_request)
+
+    def _propose_soon(self) -> None:
+        self._proposal_soon = False
+        if self.failure is None and not self._stopping:
+            self._fulfil_pending_request()
 
     def _fulfil_pending_request(self) -> None:
         request = self._pending_request

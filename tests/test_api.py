@@ -6,6 +6,7 @@ refusals of bad bodies: oversized (413), malformed JSON or msgpack (400), wrong 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -248,6 +249,30 @@ def test_proofs_organisations_and_members(tmp_path: Path) -> None:
             assert governance.status_code == 200
             unknown = await api.read("gov", "/v1/organisations/nobody/members")
             assert unknown.status_code == 404
+
+    run(body())
+
+
+def test_a_batch_submitted_to_an_idle_proposer_goes_in_one_block(tmp_path: Path) -> None:
+    # The node waits for work with its value request pending; the batch's first admitted
+    # transaction must not make a block of one and leave the rest for the next height.
+    async def body() -> None:
+        async with running_api(tmp_path, block_interval_ms_min=0) as api:
+            height = api.node.store.height
+            txs = [
+                api.tx("carrier", "bl.issue", issue_body(f"BL-ONE-{i}", "seller", to_order=True))
+                for i in range(5)
+            ]
+            waits = [api.node.wait_committed(tx.id) for tx in txs]
+            answer = await api.client.post(
+                "/v1/transactions/batch",
+                content=encode([tx.encode() for tx in txs]),
+                headers={"content-type": "application/msgpack"},
+            )
+            assert answer.status_code == 200, answer.text
+            committed = await asyncio.gather(*waits)
+            assert {c.height for c in committed} == {height + 1}
+            assert [c.code for c in committed] == ["ok"] * 5
 
     run(body())
 
