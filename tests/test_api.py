@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 
 from contracts.testing import issue_body, seeded_key, sha
 from ledger import merkle
 from ledger.codec import Value, encode
 from ledger.types import Commit, Header, Transaction, verify_result
+from node import runtime
 from tests.api_harness import Api, run, running_api, trade
 
 
@@ -273,6 +275,30 @@ def test_a_batch_submitted_to_an_idle_proposer_goes_in_one_block(tmp_path: Path)
             committed = await asyncio.gather(*waits)
             assert {c.height for c in committed} == {height + 1}
             assert [c.code for c in committed] == ["ok"] * 5
+
+    run(body())
+
+
+def test_wait_with_too_many_clients_waiting_answers_pending_and_still_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The transaction is admitted before the node finds the waiters full: it must not be
+    # answered as refused (429 mempool_full), but as without `wait` (docs/api.md).
+    monkeypatch.setattr(runtime, "COMMIT_WAITERS_MAX", 1)
+
+    async def body() -> None:
+        async with running_api(tmp_path) as api:
+            tx = api.tx("carrier", "bl.issue", issue_body("BL-WAIT", "seller", to_order=True))
+            ours = api.node.wait_committed(tx.id)  # the one waiter the limit allows
+            answer = await api.client.post(
+                "/v1/transactions?wait=true&timeout_ms=5000",
+                content=tx.encode(),
+                headers={"content-type": "application/msgpack"},
+            )
+            assert answer.status_code == 202, answer.text
+            assert answer.json() == {"id": tx.id.hex(), "status": "pending"}
+            committed = await ours
+            assert committed.code == "ok"
 
     run(body())
 
