@@ -71,6 +71,7 @@ _GENESIS_KEY = b"meta/genesis"
 _HEAD_KEY = b"meta/head"
 
 
+TABLE_CHECK_ATTEMPTS = 3
 # A table in LevelDB's "leveldb.sstables" property: " <file number>:<size in bytes>[...]"
 # (keys in the brackets are printed escaped, so no line of a key can look like this).
 _TABLE_LINE = re.compile(rb"^ (\d+):(\d+)\[", re.MULTILINE)
@@ -531,21 +532,30 @@ class LedgerStore:
         """Every table LevelDB's manifest lists must be on disk at the size it recorded. The
         checksum pass cannot see a table that does not open (emptied or cut short): LevelDB's
         iterators step over it, and plyvel does not report the iterator's error, so its keys
-        would just be missing (docs/adversarial.md, finding 4)."""
+        would just be missing (docs/adversarial.md, finding 4). A compaction LevelDB starts
+        at open may delete a table between the listing and the look at it: a problem counts
+        only if a fresh listing shows it again."""
+        for _ in range(TABLE_CHECK_ATTEMPTS):
+            problem = self._table_file_problem()
+            if problem is None:
+                return
+        raise StoreCorrupted(problem)
+
+    def _table_file_problem(self) -> str | None:
         listing = self._db.get_property(b"leveldb.sstables")
         if listing is None:
-            raise StoreCorrupted("LevelDB does not list its tables")
+            return "LevelDB does not list its tables"
         for number, size in _TABLE_LINE.findall(listing):
-            # ".sst" is LevelDB's older name for a table file.
-            names = [f"{int(number):06d}.ldb", f"{int(number):06d}.sst"]
-            found = {n: (self._path / n).stat().st_size for n in names if (self._path / n).exists()}
-            if not found:
-                raise StoreCorrupted(f"LevelDB table {names[0]} is missing")
-            for name, found_size in found.items():
-                if found_size != int(size):
-                    raise StoreCorrupted(
-                        f"LevelDB table {name} is {found_size} bytes; LevelDB wrote {int(size)}"
-                    )
+            name = f"{int(number):06d}.ldb"
+            if not (self._path / name).exists():
+                name = f"{int(number):06d}.sst"  # LevelDB's older name for a table file
+            try:
+                found = (self._path / name).stat().st_size
+            except FileNotFoundError:
+                return f"LevelDB table {int(number):06d}.ldb is missing"
+            if found != int(size):
+                return f"LevelDB table {name} is {found} bytes; LevelDB wrote {int(size)}"
+        return None
 
     def _read(self, key: bytes) -> bytes | None:
         try:
