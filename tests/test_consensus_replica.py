@@ -660,6 +660,26 @@ def test_a_restarted_proposer_re_proposes_its_valid_value() -> None:
     assert sum(isinstance(m, SignedVote) and m.vote.round == 0 for m in sent) >= 3  # the POL
 
 
+def test_a_restarted_proposer_re_proposes_its_valid_value_with_its_proof_of_lock() -> None:
+    # Found by `make sim` (seed 10248, chaos): replicas locked on A restarted without the
+    # prevotes behind their lock, re-proposed A without its POL, and an unlocked peer could
+    # never accept it: the height stalled. The WAL now keeps the POL with the valid value.
+    before = Single(2)
+    lock_on_a_in_round_0_by(before)
+    after = Single(2, records=before.out.records())  # nobody re-sends the round-0 prevotes
+    assert after.replica.lock == (0, h(A))
+    move_to_round(after, 1)  # proposer(1, 1) is validator 2
+    proposals = [s.proposal for s in after.out.of("sign") if isinstance(s, SignedProposal)]
+    assert [(p.value, p.pol_round) for p in proposals] == [(A, 0)]
+    sent = [o.message for o in after.out.of("send") if isinstance(o, Outbound)]
+    pol = {
+        m.vote.validator
+        for m in sent
+        if isinstance(m, SignedVote) and m.vote.round == 0 and m.vote.block_hash == h(A)
+    }
+    assert len(pol) >= 3
+
+
 def lock_on_a_in_round_0_by(replica: Single) -> None:
     others = [i for i in range(4) if i != replica.index][:2]
     replica.step(proposal(1, 0, A), *(prevote(i, 1, 0, A) for i in others))

@@ -9,7 +9,13 @@ from ledger.codec import CodecLimits, Value, decode, encode
 from ledger.crypto import HASH_SIZE_BYTES
 from ledger.errors import ValidationError
 from ledger.fields import Fields, check_binary
-from ledger.types import NIL_ROUND, DuplicateVoteEvidence, Vote
+from ledger.types import (
+    NIL_ROUND,
+    VALIDATOR_COUNT_MAX,
+    DuplicateVoteEvidence,
+    SignedVote,
+    Vote,
+)
 from network.consensus.messages import (
     ROUND_MAX,
     VALUE_SIZE_BYTES_MAX,
@@ -87,6 +93,10 @@ class WalRecord:
     lock, valid value and every own message, so a restarted replica re-signs the same bytes
     and never different ones. `valid_value` carries the value's bytes only when they changed
     since the previous record (a value can be megabytes); `valid_hash` is always present.
+    `valid_pol`, with `valid_value`, is the proof of lock behind it: the 2f+1 prevotes of
+    `valid_round` for `valid_hash`. A restarted replica re-proposes its valid value with
+    that proof (pitfall 14); without it, an unlocked peer cannot accept the re-proposal, and
+    a replica locked on the value never accepts another: the height stalls.
     """
 
     height: int
@@ -99,6 +109,7 @@ class WalRecord:
     valid_value: bytes | None
     proposals: tuple[Proposal, ...]
     votes: tuple[Vote, ...]
+    valid_pol: tuple[SignedVote, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.proposals) + len(self.votes) > WAL_RECORD_MESSAGES_MAX:
@@ -118,6 +129,7 @@ class WalRecord:
             "step": int(self.step),
             "valid_hash": self.valid_hash,
             "valid_round": self.valid_round,
+            "valid_pol": [v.to_value() for v in self.valid_pol],
             "valid_value": self.valid_value,
             "votes": [v.to_value() for v in self.votes],
         }
@@ -137,6 +149,9 @@ class WalRecord:
             round=r.integer("round", maximum=ROUND_MAX),
             step=Step(r.integer("step", maximum=int(Step.PRECOMMIT))),
             valid_hash=r.optional_binary("valid_hash", size=HASH_SIZE_BYTES),
+            valid_pol=r.items(  # absent from records written before it existed
+                "valid_pol", SignedVote.from_value, length_max=VALIDATOR_COUNT_MAX, optional=True
+            ),
             valid_round=r.integer("valid_round", minimum=NIL_ROUND, maximum=ROUND_MAX),
             valid_value=(
                 None

@@ -279,6 +279,7 @@ class Replica:
                 valid_round=self._valid_round,
                 valid_hash=self._valid_hash,
                 valid_value=self._valid_value if value_changed else None,
+                valid_pol=self._valid_pol() if value_changed else (),
                 proposals=tuple(m for m in own if isinstance(m, Proposal)),
                 votes=tuple(m for m in own if isinstance(m, Vote)),
             )
@@ -294,6 +295,13 @@ class Replica:
         )
         self._issued = ready
         return ready
+
+    def _valid_pol(self) -> tuple[SignedVote, ...]:
+        """The prevotes of the valid round for the valid value (its proof of lock)."""
+        prevotes = self._prevotes.get(self._valid_round)
+        if self._valid_hash is None or prevotes is None:
+            return ()
+        return tuple(prevotes.for_hash(self._valid_hash))
 
     def advance(self, ready: Ready) -> None:
         """`ready` is done (persisted, sent, executed). Starts the next height after a
@@ -716,6 +724,7 @@ class Replica:
         """Rebuild the height from its WAL records: own messages (re-signed byte for byte,
         never replaced), round, step, lock and valid value (pitfall 17)."""
         values: dict[bytes, bytes] = {}
+        proofs: dict[bytes, tuple[SignedVote, ...]] = {}
         for record in records:
             messages: list[OwnMessage] = [*record.proposals, *record.votes]
             for message in messages:
@@ -731,6 +740,7 @@ class Replica:
                     values[message.value_hash] = message.value
             if record.valid_value is not None and record.valid_hash is not None:
                 values[record.valid_hash] = record.valid_value
+                proofs[record.valid_hash] = record.valid_pol
         last = records[-1]
         self._round = last.round
         self._step = last.step
@@ -740,6 +750,9 @@ class Replica:
             assert last.valid_hash in values, "WAL lost the bytes of the valid value"
             self._valid_value = values[last.valid_hash]
         self._persisted_valid_hash = last.valid_hash
+        if last.valid_hash is not None:
+            for signed in proofs.get(last.valid_hash, ()):  # checked when first received
+                self._add_vote(signed)
         self._out_resign.extend(self._own[k] for k in sorted(self._own, key=_own_order))
         if self._step is Step.PROPOSE:
             self._start_round(self._round)  # the proposal or the propose timer (L11-L21)
