@@ -292,11 +292,8 @@ class LedgerStore:
 
     def state_items(self, prefix: str) -> Iterator[tuple[str, Value]]:
         """Committed state entries whose key starts with `prefix`, in key order."""
-        try:
-            for key, data in self._db.iterator(prefix=_state_key(prefix)):
-                yield key[2:].decode("utf-8"), decode_trusted(data)
-        except plyvel.Error as exc:
-            raise StoreCorrupted(f"LevelDB cannot read state under {prefix!r}: {exc}") from None
+        for key, data in self.state_items_raw(prefix):
+            yield key, decode_trusted(data)
 
     def get_node(self, level: int, index: int) -> bytes | None:
         """merkle.NodeReader: a stored complete-subtree node of the transaction log."""
@@ -546,12 +543,13 @@ class LedgerStore:
         if listing is None:
             return "LevelDB does not list its tables"
         for number, size in _TABLE_LINE.findall(listing):
-            name = f"{int(number):06d}.ldb"
-            if not (self._path / name).exists():
-                name = f"{int(number):06d}.sst"  # LevelDB's older name for a table file
-            try:
-                found = (self._path / name).stat().st_size
-            except FileNotFoundError:
+            for name in (f"{int(number):06d}.ldb", f"{int(number):06d}.sst"):  # .sst: older
+                try:
+                    found = (self._path / name).stat().st_size
+                    break
+                except FileNotFoundError:
+                    continue
+            else:
                 return f"LevelDB table {int(number):06d}.ldb is missing"
             if found != int(size):
                 return f"LevelDB table {name} is {found} bytes; LevelDB wrote {int(size)}"
